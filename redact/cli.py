@@ -1,0 +1,201 @@
+"""The command line: turns options into Settings, library errors into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from typer import Abort
+
+try:  # newer typer carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer with click installed beside it
+    from click.exceptions import ClickException
+
+from redact import __version__
+from redact.errors import Cancelled, RedactError
+from redact.settings import DEFAULTS, HELP, Settings, load_config
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Find and cover faces and licence plates in video, offline, before you publish.\n\n"
+    "Usage: redact INPUT [-o OUTPUT] [options]   (the same as: redact run INPUT ...)",
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _opt(name: str, *flags: str, **kwargs: Any) -> Any:
+    """A typer option whose default and help come from the one defaults table."""
+    return typer.Option(getattr(DEFAULTS, name), *flags, help=HELP[name], show_default=True, **kwargs)
+
+
+def _settings_from(ctx: typer.Context, config: Optional[Path], values: dict[str, Any]) -> Settings:
+    """Defaults < config file < options given on the command line."""
+    merged: dict[str, Any] = load_config(config) if config else {}
+    for name, value in values.items():
+        source = ctx.get_parameter_source(name)
+        if getattr(source, "name", None) == "COMMANDLINE" or name not in merged:
+            merged[name] = value
+    if isinstance(merged.get("targets"), str):
+        merged["targets"] = tuple(t.strip() for t in merged["targets"].split(",") if t.strip())
+    return Settings(**merged)
+
+
+def _progress(quiet: bool, label: str) -> tuple[Progress | None, Callable[[int, int | None], None] | None]:
+    if quiet or not err.is_terminal:
+        return None, None
+    progress = Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    task = progress.add_task(label, total=None, fps=0.0)
+
+    def update(done: int, total: int | None) -> None:
+        elapsed = progress.tasks[0].elapsed or 0.0
+        progress.update(task, completed=done, total=total, fps=done / elapsed if elapsed else 0.0)
+
+    return progress, update
+
+
+def _write_report(path: Optional[Path], data: dict[str, Any]) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="Video to redact.", show_default=False),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4 beside the input)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file (never the input)."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    quality: str = _opt("quality", "--quality", "-q"),
+    face_threshold: Optional[float] = _opt("face_threshold", "--face-threshold"),
+    plate_threshold: Optional[float] = _opt("plate_threshold", "--plate-threshold"),
+    face_every: Optional[int] = _opt("face_every", "--face-every"),
+    plate_every: Optional[int] = _opt("plate_every", "--plate-every"),
+    style: str = _opt("style", "--style"),
+    shape: str = _opt("shape", "--shape"),
+    face_margin: float = _opt("face_margin", "--face-margin"),
+    plate_margin: float = _opt("plate_margin", "--plate-margin"),
+    hold: float = _opt("hold", "--hold"),
+    backfill: float = _opt("backfill", "--backfill"),
+    scene_cut: float = _opt("scene_cut", "--scene-cut"),
+    codec: str = _opt("codec", "--codec"),
+    crf: int = _opt("crf", "--crf"),
+    preset: str = _opt("preset", "--preset"),
+    audio: bool = _opt("audio", "--audio/--no-audio"),
+    keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
+    device: str = _opt("device", "--device"),
+    threads: Optional[int] = _opt("threads", "--threads"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
+) -> None:
+    """Redact a video: detect, track and cover faces and plates, copy audio, strip metadata."""
+    from redact.outputs import default_output
+    from redact.pipeline import redact_video
+
+    values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
+    settings = _settings_from(ctx, config, values)
+    output = output or default_output(input)
+    progress, update = _progress(quiet, input.name)
+    if progress is not None:
+        progress.start()
+    try:
+        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update)
+    finally:
+        if progress is not None:
+            progress.stop()
+    _write_report(report, result.to_dict())
+    if not quiet:
+        found = ", ".join(f"{n} {k} tracks" for k, n in sorted(result.tracks.items())) or "nothing found"
+        err.print(
+            f"[green]done[/]: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps); {found}; "
+            f"wrote {result.output}"
+        )
+    for warning in result.warnings:
+        err.print(f"[yellow]note[/]: {warning}")
+
+
+@app.command("demo")
+def demo_command(
+    folder: Path = typer.Argument(Path("."), help="Where to write demo.mp4 and demo.redacted.mp4."),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Make a short clip with a real face (a public-domain NASA portrait) and redact it."""
+    from redact.demo import make_demo_clip
+    from redact.pipeline import redact_video
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clip = make_demo_clip(folder / "demo.mp4")
+    output = folder / "demo.redacted.mp4"
+    result = redact_video(clip, output, DEFAULTS, overwrite=True)
+    if not quiet:
+        err.print(f"made {clip}; redacted it into {output}: {result.frames} frames, "
+                  f"faces found in {result.detections.get('face', 0)} detections, {result.fps:.1f} fps")
+    if not result.detections.get("face"):
+        raise RedactError("the demo face was not detected; the face model is not working")
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+COMMANDS = {"run", "demo", "version", "detect", "render", "preview", "verify", "batch"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # `redact INPUT ...` means `redact run INPUT ...`
+    if args and args[0] not in COMMANDS and args[0] not in ("--help", "-h", "--version"):
+        args.insert(0, "run")
+    if args[:1] == ["--version"]:
+        args = ["version"]
+    debug = os.environ.get("REDACT_DEBUG") == "1"
+    try:
+        app(args=args, prog_name="redact", standalone_mode=False)
+    except Abort:
+        _fail("interrupted; no output was written", 130, debug)
+    except ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; no output was written", 130, debug)
+    except Cancelled as exc:
+        _fail(str(exc), exc.exit_code, debug)
+    except RedactError as exc:
+        _fail(str(exc), exc.exit_code, debug)
+    except Exception as exc:  # a bug: still one line and a non-zero exit; the traceback on request
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with REDACT_DEBUG=1 for details)", 70, debug)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    if debug:
+        traceback.print_exc()
+    err.print(f"[red]redact: error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

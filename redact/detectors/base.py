@@ -1,0 +1,56 @@
+"""The detector interface and the registry that finds backends by name.
+
+A detector takes one upright BGR frame (H x W x 3 uint8) and returns
+:class:`~redact.detections.Detections` in that frame's pixels. Backends are
+imported only when asked for, so optional dependencies cost nothing unused.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from redact.detections import Detections
+from redact.errors import ConfigError, ModelError
+
+
+@runtime_checkable
+class Detector(Protocol):
+    #: the kind of object this detector finds ("face", "plate", "text")
+    kind: str
+
+    def detect(self, image: np.ndarray) -> Detections: ...
+
+
+# name -> "module:factory"; the factory takes keyword options and returns a Detector.
+_BACKENDS: dict[str, str] = {
+    "centerface": "redact.detectors.centerface:create",
+    "plates": "redact.detectors.plates:create",
+    "text": "redact.detectors.text:create",
+}
+_FACTORIES: dict[str, Callable[..., Detector]] = {}
+
+
+def register_detector(name: str, factory: Callable[..., Detector]) -> None:
+    """Register an in-process backend (tests use this for scripted detectors)."""
+    _FACTORIES[name] = factory
+
+
+def available_detectors() -> list[str]:
+    return sorted(set(_BACKENDS) | set(_FACTORIES))
+
+
+def create_detector(name: str, **options: Any) -> Detector:
+    if name in _FACTORIES:
+        return _FACTORIES[name](**options)
+    target = _BACKENDS.get(name)
+    if target is None:
+        raise ConfigError(f"unknown detector {name!r}; available: {', '.join(available_detectors())}")
+    module_name, _, attr = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise ModelError(f"detector {name!r} cannot be loaded: {exc}") from exc
+    return factory(**options)

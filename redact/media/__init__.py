@@ -1,0 +1,1 @@
+"""Video input and output through PyAV (FFmpeg's libraries; no external binary)."""

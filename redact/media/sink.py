@@ -1,0 +1,171 @@
+"""Encode redacted frames with PyAV and copy audio packets unchanged.
+
+The output carries no tags from the input unless asked (creation time, GPS,
+make and model live there), no data, subtitle or attachment streams, no
+chapters, and no encoder tag (``+bitexact``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from redact.errors import OutputError
+from redact.media.source import VideoInfo
+
+#: containers we write, by file extension
+CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+#: audio codecs each container takes as they are; others are re-encoded to AAC (and reported)
+AUDIO_COPY: dict[str, frozenset[str]] = {
+    "mp4": frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac", "mp2"}),
+    "mov": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le", "mp2"}),
+    "matroska": frozenset(),  # empty means: anything
+}
+#: stream tags that identify no one and help players
+SAFE_STREAM_TAGS = ("language",)
+
+
+def container_format(path: Path) -> str:
+    fmt = CONTAINERS.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(
+            f"{path}: unsupported output type {path.suffix or '(none)'}; use one of {', '.join(sorted(CONTAINERS))}"
+        )
+    return fmt
+
+
+class VideoSink:
+    """Writes one output file. Call :meth:`close` on success; on failure just drop the file."""
+
+    def __init__(
+        self,
+        path: Path,
+        final_path: Path,
+        info: VideoInfo,
+        audio_streams: list[av.audio.stream.AudioStream],
+        *,
+        codec: str = "libx264",
+        crf: int = 20,
+        preset: str = "fast",
+        keep_metadata: bool = False,
+        source_metadata: dict[str, str] | None = None,
+    ) -> None:
+        self.format = container_format(final_path)
+        self.warnings: list[str] = []
+        options = {"fflags": "+bitexact"}
+        if self.format in ("mp4", "mov"):
+            options["movflags"] = "+faststart"
+        try:
+            self.container = av.open(str(path), mode="w", format=self.format, options=options)
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"{final_path}: cannot create output ({exc.strerror or exc})") from exc
+        try:
+            self.video = self._add_video(info, codec, crf, preset)
+            self.audio_map = {s.index: self._add_audio(s, keep_metadata) for s in audio_streams}
+            if keep_metadata and source_metadata:
+                self.container.metadata.update(source_metadata)
+        except Exception:
+            self.container.close()
+            raise
+        self.time_base = info.time_base
+
+    def _add_video(self, info: VideoInfo, codec: str, crf: int, preset: str) -> av.video.stream.VideoStream:
+        options: dict[str, str] = {}
+        if codec in ("libx264", "libx265"):
+            options = {"crf": str(crf), "preset": preset}
+        try:
+            stream = self.container.add_stream(codec, rate=info.frame_rate, options=options)
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise OutputError(f"video encoder {codec!r} is not available ({exc})") from exc
+        stream.width, stream.height = info.width, info.height
+        # 4:2:0 needs even sizes; 4:4:4 keeps an odd-sized frame exact instead of resizing it.
+        even = info.width % 2 == 0 and info.height % 2 == 0
+        stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        if not even:
+            self.warnings.append(
+                f"odd frame size {info.width}x{info.height} kept exactly with 4:4:4 colour (some players prefer even sizes)"
+            )
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        return stream
+
+    def _add_audio(self, source: av.audio.stream.AudioStream, keep_metadata: bool) -> "_AudioOut":
+        allowed = AUDIO_COPY[self.format]
+        name = source.codec_context.name
+        if not allowed or name in allowed:
+            out = self.container.add_stream_from_template(source)
+            _set_stream_tags(out, source, keep_metadata)
+            return _AudioOut(out, None)
+        self.warnings.append(f"audio codec {name} cannot go into {self.format}; re-encoded to AAC")
+        out = self.container.add_stream("aac", rate=source.codec_context.sample_rate)
+        out.layout = source.codec_context.layout
+        _set_stream_tags(out, source, keep_metadata)
+        decoder = av.CodecContext.create(source.codec_context.name, "r")
+        decoder.extradata = source.codec_context.extradata
+        decoder.sample_rate = source.codec_context.sample_rate
+        decoder.layout = source.codec_context.layout
+        return _AudioOut(out, decoder)
+
+    def write_frame(self, image: np.ndarray, pts: int) -> None:
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._mux(self.video.encode(frame))
+
+    def write_audio(self, packet: av.Packet) -> None:
+        out = self.audio_map.get(packet.stream.index)
+        if out is None:
+            return
+        if out.decoder is None:
+            packet.stream = out.stream
+            self._mux([packet])
+            return
+        for frame in out.decoder.decode(packet):
+            frame.pts = None
+            self._mux(out.stream.encode(frame))
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        try:
+            self.container.mux(packets)
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"writing the output failed ({exc.strerror or exc})") from exc
+
+    def close(self) -> None:
+        """Flush encoders and finish the file; any failure is raised, never swallowed."""
+        try:
+            self._mux(self.video.encode(None))
+            for out in self.audio_map.values():
+                if out.decoder is not None:
+                    for frame in out.decoder.decode(None):
+                        frame.pts = None
+                        self._mux(out.stream.encode(frame))
+                    self._mux(out.stream.encode(None))
+        except BaseException:
+            self.abort()
+            raise
+        try:
+            self.container.close()
+        except av.error.FFmpegError as exc:
+            raise OutputError(f"finishing the output failed ({exc.strerror or exc})") from exc
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except av.error.FFmpegError:
+            pass  # the caller deletes the file; a close error must not hide the first error
+
+
+class _AudioOut:
+    def __init__(self, stream: av.stream.Stream, decoder: av.CodecContext | None) -> None:
+        self.stream = stream
+        self.decoder = decoder
+
+
+def _set_stream_tags(out: av.stream.Stream, source: av.stream.Stream, keep_metadata: bool) -> None:
+    out.metadata.clear()
+    for key, value in source.metadata.items():
+        if keep_metadata or key in SAFE_STREAM_TAGS:
+            out.metadata[key] = value
+

@@ -1,0 +1,186 @@
+"""Decode a video with PyAV: upright frames with their exact timestamps, plus audio packets to copy.
+
+Frames are yielded one at a time (never the whole video in memory). Rotation side
+data is applied so detectors see upright pictures; timestamps stay in the
+stream's own time base so the output keeps every frame where it was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import numpy as np
+
+from redact.errors import InputError, UnsupportedMediaError
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int  # upright (after rotation)
+    height: int
+    rotation: int  # degrees counter-clockwise the stored picture is turned for display
+    time_base: Fraction
+    frame_rate: Fraction  # average rate; may be an estimate for variable-rate video
+    frame_count: int | None  # from the container when it says; None when unknown
+    duration: Fraction | None  # seconds
+    codec: str
+    pix_fmt: str | None
+    audio_codecs: tuple[str, ...] = ()
+    other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
+
+    def to_dict(self) -> dict:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "rotation": self.rotation,
+            "time_base": str(self.time_base),
+            "frame_rate": str(self.frame_rate),
+            "frame_count": self.frame_count,
+            "duration": float(self.duration) if self.duration is not None else None,
+            "codec": self.codec,
+        }
+
+
+@dataclass
+class Frame:
+    index: int
+    pts: int  # in info.time_base
+    image: np.ndarray  # upright BGR, H x W x 3 uint8
+    key: bool = False
+
+    def seconds(self, time_base: Fraction) -> float:
+        return float(self.pts * time_base)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a video")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: not readable (permission denied)")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        return av.open(str(path), mode="r")
+    except av.error.InvalidDataError as exc:
+        raise InputError(f"{path}: not a video file, or corrupt") from exc
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
+
+
+def _rotation_of(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[int, av.VideoFrame | None]:
+    """Read the first frame to learn its display rotation (rotation lives in side data)."""
+    for frame in container.decode(stream):
+        return int(round(frame.rotation / 90.0)) * 90 % 360, frame
+    return 0, None
+
+
+def probe(path: Path) -> VideoInfo:
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.video:
+            raise InputError(f"{path}: has no video stream")
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        if ctx is None or ctx.codec is None:
+            raise UnsupportedMediaError(f"{path}: video codec not supported")
+        try:
+            rotation, first = _rotation_of(container, stream)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{path}: video stream is corrupt or cannot be decoded ({exc.strerror or exc})") from exc
+        if first is None:
+            raise InputError(f"{path}: video stream has no decodable frames")
+        width, height = first.width, first.height
+        if rotation in (90, 270):
+            width, height = height, width
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+        duration = None
+        if stream.duration and stream.time_base:
+            duration = Fraction(stream.duration) * stream.time_base
+        elif container.duration:
+            duration = Fraction(container.duration, av.time_base)
+        frames = stream.frames or None
+        return VideoInfo(
+            path=path,
+            width=width,
+            height=height,
+            rotation=rotation,
+            time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000),
+            frame_rate=Fraction(rate),
+            frame_count=frames,
+            duration=duration,
+            codec=ctx.codec.name,
+            pix_fmt=ctx.pix_fmt,
+            audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
+            other_streams=tuple(
+                f"{s.type}:{s.codec_context.name if s.codec_context else 'unknown'}"
+                for s in container.streams
+                if s.type not in ("video", "audio")
+            )
+            + tuple(f"video:{s.codec_context.name}" for s in container.streams.video[1:]),
+        )
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn a stored picture to its display orientation (rotation is counter-clockwise degrees)."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+class VideoSource:
+    """Iterate a file's video frames (upright BGR) and, optionally, its audio packets, in decode order."""
+
+    def __init__(self, info: VideoInfo, audio: bool = True) -> None:
+        self.info = info
+        self.container = _open(info.path)
+        self.video_stream = self.container.streams.video[0]
+        self.video_stream.thread_type = "AUTO"
+        self.audio_streams = list(self.container.streams.audio) if audio else []
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def items(self) -> Iterator[Frame | av.Packet]:
+        """Yield Frames and audio Packets interleaved as they are stored."""
+        info = self.info
+        step = _pts_step(info)
+        last_pts: int | None = None
+        index = 0
+        try:
+            for packet in self.container.demux(self.video_stream, *self.audio_streams):
+                if packet.stream.type == "audio":
+                    if packet.dts is not None and packet.size:
+                        yield packet
+                    continue
+                for frame in packet.decode():
+                    pts = frame.pts
+                    if pts is None:  # some AVI/raw streams: derive from the frame's position
+                        pts = 0 if last_pts is None else last_pts + step
+                    if last_pts is not None and pts <= last_pts:
+                        pts = last_pts + 1  # the encoder needs strictly increasing times
+                    last_pts = pts
+                    image = upright(frame.to_ndarray(format="bgr24"), info.rotation)
+                    yield Frame(index=index, pts=pts, image=image, key=frame.key_frame)
+                    index += 1
+        except av.error.FFmpegError as exc:
+            raise InputError(
+                f"{info.path}: decoding failed at frame {index} ({exc.strerror or exc}); the file may be corrupt"
+            ) from exc
+
+
+def _pts_step(info: VideoInfo) -> int:
+    step = 1 / (info.frame_rate * info.time_base) if info.frame_rate and info.time_base else 1
+    return max(1, round(step))

@@ -1,0 +1,201 @@
+"""One pass over a video: decode -> detect -> track -> redact -> encode, overlapped in threads."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import av
+import numpy as np
+
+from redact import styles
+from redact.detect import DetectionStage, build_detectors, intervals
+from redact.detections import KIND_CODES, KINDS, Detections
+from redact.detectors.base import Detector
+from redact.errors import InputError
+from redact.media.sink import VideoSink
+from redact.media.source import Frame, VideoInfo, VideoSource, probe
+from redact.outputs import atomic_output, check_output
+from redact.regions import grow
+from redact.scenecut import CutDetector
+from redact.settings import Settings
+from redact.track import Lookahead, Tracker
+
+#: called with (frames done, frames expected or None)
+ProgressCallback = Callable[[int, int | None], None]
+#: called for every frame as it leaves the tracker: (frame, final detections)
+FrameCallback = Callable[[Frame, Detections], None]
+
+
+@dataclass
+class RunReport:
+    input: str
+    output: str | None
+    settings: dict[str, Any]
+    video: dict[str, Any]
+    frames: int = 0
+    detections: dict[str, int] = field(default_factory=dict)  # detector hits per kind
+    tracks: dict[str, int] = field(default_factory=dict)
+    covered_frames: int = 0
+    detector_calls: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["fps"] = round(self.fps, 2)
+        return out
+
+
+def margins(settings: Settings) -> dict[int, float]:
+    return {
+        KIND_CODES["face"]: settings.face_margin,
+        KIND_CODES["plate"]: settings.plate_margin,
+        KIND_CODES["text"]: settings.plate_margin,
+        KIND_CODES["manual"]: 0.0,
+    }
+
+
+def track_video(
+    source: VideoSource,
+    stage: DetectionStage,
+    settings: Settings,
+    on_frame: Callable[[Frame, list[av.Packet], Detections], None],
+    report: RunReport,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
+    from redact.workers import Producer
+
+    info = source.info
+    fps = float(info.frame_rate) or 25.0
+    every = stage.every
+    hold = {
+        KIND_CODES[{"faces": "face", "plates": "plate", "text": "text"}[t]]: max(round(settings.hold * fps), 2 * k + 1)
+        for t, k in every.items()
+    }
+    tracker = Tracker(hold)
+    lookahead = Lookahead(max(round(settings.backfill * fps), max(every.values(), default=1)))
+    cuts = CutDetector(settings.scene_cut)
+    decoder = Producer("redact-decode", source.items, maxsize=8)
+    seen_tracks: set[tuple[int, int]] = set()
+    pending_audio: list[av.Packet] = []
+    last_entry: tuple[Frame, list[av.Packet]] | None = None  # audio before the first frame waits for it
+    frames = 0
+
+    def emit(finished: list[tuple[Any, Detections]]) -> None:
+        for (frame, audio), dets in finished:
+            for kind, tid in zip(dets.kinds.tolist(), dets.track_ids.tolist()):
+                seen_tracks.add((kind, tid))
+            if len(dets):
+                report.covered_frames += 1
+            on_frame(frame, audio, dets)
+
+    try:
+        for item in decoder:
+            if isinstance(item, av.Packet):
+                (last_entry[1] if last_entry is not None else pending_audio).append(item)
+                continue
+            frame: Frame = item
+            cut = cuts.update(frame.image)
+            if cut:
+                tracker.reset()
+            found = stage.run(frame.index, frame.image, force=cut or frame.index == 0)
+            if found is not None:
+                for kind, n in zip(*np.unique(found.kinds, return_counts=True)):
+                    report.detections[KINDS[kind]] = report.detections.get(KINDS[kind], 0) + int(n)
+            step = tracker.update(frame.index, found)
+            # audio read after this frame (until the next one) is written right after it
+            last_entry = (frame, pending_audio)
+            pending_audio = []
+            emit(lookahead.push(frame.index, last_entry, step, cut=cut))
+            frames += 1
+            if on_progress is not None:
+                on_progress(frames, info.frame_count)
+        emit(lookahead.flush())
+    finally:
+        decoder.close()
+    report.frames = frames
+    report.detector_calls = dict(stage.calls)
+    for kind, tid in seen_tracks:
+        if tid >= 0:
+            name = KINDS[kind]
+            report.tracks[name] = report.tracks.get(name, 0) + 1
+    if frames == 0:
+        raise InputError(f"{info.path}: no video frames could be decoded")
+    if info.frame_count and frames != info.frame_count:
+        report.warnings.append(f"decoded {frames} frames where the container lists {info.frame_count}")
+
+
+def redact_video(
+    input_path: Path,
+    output_path: Path,
+    settings: Settings,
+    *,
+    overwrite: bool = False,
+    detectors: Mapping[str, Detector] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_frame: FrameCallback | None = None,
+) -> RunReport:
+    """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded."""
+    from redact.workers import Consumer
+
+    started = time.perf_counter()
+    input_path, output_path = Path(input_path), Path(output_path)
+    check_output(input_path, output_path, overwrite)
+    info = probe(input_path)
+    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+    stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+    report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
+    report.settings["every"] = dict(stage.every)
+    if info.other_streams:
+        report.warnings.append(
+            "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
+        )
+    grow_by = margins(settings)
+    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path) as tmp:
+        container_tags = dict(source.container.metadata)
+        sink = VideoSink(
+            tmp,
+            output_path,
+            info,
+            source.audio_streams,
+            codec=settings.codec,
+            crf=settings.crf,
+            preset=settings.preset,
+            keep_metadata=settings.keep_metadata,
+            source_metadata=container_tags,
+        )
+
+        def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
+            frame, audio, dets = job
+            if len(dets):
+                styles.apply(frame.image, grow(dets, grow_by), settings.style, settings.shape)
+            sink.write_frame(frame.image, frame.pts)
+            for packet in audio:
+                sink.write_audio(packet)
+
+        encoder = Consumer("redact-encode", encode, maxsize=8)
+
+        def hand_over(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
+            if on_frame is not None:
+                on_frame(frame, dets)
+            encoder.submit((frame, audio, dets))
+
+        try:
+            track_video(source, stage, settings, hand_over, report, on_progress)
+            encoder.finish()
+            sink.close()
+        except BaseException:
+            encoder.close()
+            sink.abort()
+            raise
+        report.warnings.extend(sink.warnings)
+    report.seconds = time.perf_counter() - started
+    return report

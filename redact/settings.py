@@ -1,0 +1,138 @@
+"""The one defaults table: every option of a run, its default and its help.
+
+The CLI builds its options from :data:`OPTIONS`, a config file may set any of
+them, and every run can write the settings it actually used to its JSON report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redact.errors import ConfigError
+
+TARGETS = ("faces", "plates", "text")
+QUALITIES = ("fast", "balanced", "thorough")
+STYLES = ("blur", "pixelate", "fill")
+SHAPES = ("ellipse", "rect")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # what to find
+    targets: tuple[str, ...] = ("faces", "plates")
+    quality: str = "balanced"
+    face_threshold: float | None = None
+    plate_threshold: float | None = None
+    # how often each detector runs (1 = every frame); None = the quality preset's choice
+    face_every: int | None = None
+    plate_every: int | None = None
+    # how regions look
+    style: str = "blur"
+    shape: str = "ellipse"
+    face_margin: float = 0.35
+    plate_margin: float = 0.20
+    # tracking, in seconds
+    hold: float = 1.0
+    backfill: float = 0.5
+    scene_cut: float = 0.45
+    # encoding
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "fast"
+    audio: bool = True
+    keep_metadata: bool = False
+    # compute
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        targets = tuple(self.targets)
+        for t in targets:
+            if t not in TARGETS:
+                raise ConfigError(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
+        if not targets:
+            raise ConfigError("no targets: choose at least one of " + ", ".join(TARGETS))
+        object.__setattr__(self, "targets", targets)
+        _choice("quality", self.quality, QUALITIES)
+        _choice("style", self.style, STYLES)
+        _choice("shape", self.shape, SHAPES)
+        for name in ("face_threshold", "plate_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value < 1.0:
+                raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+        for name in ("face_every", "plate_every"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name.replace('_', '-')} must be 1 or more, got {value}")
+        for name in ("face_margin", "plate_margin", "hold", "backfill"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name.replace('_', '-')} must not be negative")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError(f"crf must be 0..51, got {self.crf}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("threads must be 1 or more")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["targets"] = list(self.targets)
+        return out
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}; choose from {', '.join(allowed)}")
+
+
+DEFAULTS = Settings()
+
+#: help text for each setting, shared by the CLI and the README.
+HELP: dict[str, str] = {
+    "targets": "What to cover, comma-separated: faces, plates, text (signs, badges, screens; off by default).",
+    "quality": "Detector preset: fast, balanced or thorough (more passes find smaller faces, at a cost in speed).",
+    "face_threshold": "Face score threshold (lower covers more); default: the preset's.",
+    "plate_threshold": "Plate score threshold (lower covers more); default: the detector's.",
+    "face_every": "Run the face detector every N frames, tracking in between; default: the preset's.",
+    "plate_every": "Run the plate detector every N frames, tracking in between; default: the preset's.",
+    "style": "How regions are covered: blur (a smooth blend of a few colour samples), pixelate (a coarse mosaic) or fill (solid black). All keep too little to recognise anyone.",
+    "shape": "Region shape: ellipse or rect.",
+    "face_margin": "Grow face boxes by this share of their size on each side, to cover hair, ears and chin.",
+    "plate_margin": "Grow plate boxes by this share of their size on each side.",
+    "hold": "Seconds to keep covering a face or plate after the detector last saw it.",
+    "backfill": "Seconds to cover a face or plate before the detector first saw it.",
+    "scene_cut": "Scene-cut sensitivity (0-1 histogram distance); at a cut, tracks end so no box is dragged onto the next shot.",
+    "codec": "Video encoder (libx264 by default).",
+    "crf": "Encoder quality, 0-51 (lower is better quality and larger files).",
+    "preset": "Encoder speed preset (ultrafast ... veryslow).",
+    "audio": "Copy the audio unchanged. Voices identify people too: --no-audio drops every audio track.",
+    "keep_metadata": "Keep the input's container and stream tags (creation time, GPS, device). Off by default; data, subtitle and attachment streams are never copied.",
+    "device": "Where models run: cpu, or an ONNX Runtime provider such as cuda, coreml, dml, openvino.",
+    "threads": "CPU threads for each detector (default: chosen for this machine).",
+}
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Read a TOML or JSON config file of settings; unknown keys are an error, not ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+    known = {f.name for f in dataclasses.fields(Settings)}
+    data = {str(k).replace("-", "_"): v for k, v in data.items()}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"config file {path} has unknown settings: {', '.join(unknown)}")
+    if isinstance(data.get("targets"), str):
+        data["targets"] = tuple(t.strip() for t in data["targets"].split(",") if t.strip())
+    return data

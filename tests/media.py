@@ -1,0 +1,116 @@
+"""Make real media files for tests with PyAV: patterns, audio, rotation, variable frame rate, tags, data streams."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from redact.demo import demo_face
+
+
+def pattern(width: int, height: int, index: int = 0) -> np.ndarray:
+    """A smooth gradient (re-encodes almost losslessly) with an 8-px checkerboard square that any cover changes."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.stack([xx * 200 // max(width, 1) + 20, yy * 200 // max(height, 1) + 20, np.full_like(xx, 90 + index % 5)], -1)
+    return image.astype(np.uint8)
+
+
+def checker(width: int, height: int, cell: int = 8) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    v = (((xx // cell) + (yy // cell)) % 2 * 255).astype(np.uint8)
+    return np.stack([v, v, v], -1)
+
+
+def write_clip(
+    path: Path,
+    *,
+    frames: int = 20,
+    size: tuple[int, int] = (160, 120),
+    fps: int = 25,
+    pts: list[int] | None = None,
+    time_base: Fraction | None = None,
+    audio: bool = False,
+    rotation: int = 0,
+    tags: dict[str, str] | None = None,
+    data_stream: bool = False,
+    fmt: str | None = None,
+    images: list[np.ndarray] | None = None,
+    codec: str = "libx264",
+    options: dict[str, str] | None = None,
+    pix_fmt: str = "yuv420p",
+) -> Path:
+    """Write a clip; ``images`` (BGR) overrides the default pattern; ``pts`` gives variable frame timing."""
+    width, height = size
+    time_base = time_base or Fraction(1, fps)
+    with av.open(str(path), "w", format=fmt, options=options or {}) as container:
+        if tags:
+            container.metadata.update(tags)
+        video = container.add_stream(codec, rate=fps)
+        video.width, video.height = width, height
+        video.pix_fmt = pix_fmt
+        if codec == "libx264":
+            video.options = {"crf": "12", "preset": "ultrafast"}
+        video.codec_context.time_base = time_base
+        if rotation:
+            video.set_display_rotation(rotation)
+        data = None
+        if data_stream:
+            data = container.add_data_stream("bin_data")
+            data.codec_tag = "gpmd"
+        astream = None
+        if audio:
+            astream = container.add_stream("aac", rate=48000)
+            astream.layout = "stereo"
+        for i in range(frames):
+            image = images[i % len(images)] if images is not None else pattern(width, height, i)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame.pts = pts[i] if pts is not None else i
+            frame.time_base = time_base
+            container.mux(video.encode(frame))
+            if data is not None:
+                packet = av.Packet(b"GPS+48.8577+002.2950-frame%d" % i)
+                packet.stream = data
+                packet.pts = packet.dts = int(frame.pts * time_base * 1000)
+                packet.time_base = Fraction(1, 1000)
+                container.mux(packet)
+        container.mux(video.encode(None))
+        if astream is not None:
+            seconds = float((pts[-1] if pts else frames) * time_base) + 0.2
+            n = int(seconds * 48000)
+            t = np.arange(n) / 48000
+            tone = (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)
+            for start in range(0, n, 1024):
+                chunk = np.stack([tone[start : start + 1024]] * 2)
+                aframe = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                aframe.sample_rate = 48000
+                aframe.pts = start
+                container.mux(astream.encode(aframe))
+            container.mux(astream.encode(None))
+    return path
+
+
+def decode_frames(path: Path) -> tuple[list[np.ndarray], list[int], Fraction]:
+    """Displayed frames (rotation applied), their pts and the stream time base."""
+    from redact.media.source import upright
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        images, pts = [], []
+        for frame in container.decode(stream):
+            images.append(upright(frame.to_ndarray(format="bgr24"), round(frame.rotation / 90) * 90 % 360))
+            pts.append(frame.pts)
+        return images, pts, stream.time_base
+
+
+def frame_times(path: Path) -> list[float]:
+    _, pts, tb = decode_frames(path)
+    return [float(p * tb) for p in pts]
+
+
+def face_image(size: int = 96) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(demo_face(), (size, size), interpolation=cv2.INTER_AREA)
