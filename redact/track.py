@@ -31,6 +31,8 @@ class Track:
     last_box: np.ndarray  # where it was last detected
     last_frame: int
     score: float
+    birth_frame: int = 0
+    birth_box: np.ndarray | None = None
     matched_once: bool = False
 
 
@@ -50,6 +52,8 @@ class TrackStep:
     current: Detections  # boxes for this frame: detected and predicted
     new_tracks: list[Track] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
+    # tracks whose motion just became known: their backfill can follow that motion back in time
+    first_motion: list[Track] = field(default_factory=list)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -136,6 +140,8 @@ class Tracker:
                 last_box=boxes[di].copy(),
                 last_frame=frame,
                 score=float(dets.scores[di]),
+                birth_frame=frame,
+                birth_box=boxes[di].copy(),
             )
             self._next_id += 1
             self.tracks.append(track)
@@ -149,7 +155,11 @@ class Tracker:
             step.gaps.append(Gap(track.id, track.kind, track.score, track.last_frame, track.last_box.copy(), frame, box.copy()))
         if gap >= 1:
             measured = (box - track.last_box) / gap
-            track.velocity = measured if not track.matched_once else 0.5 * track.velocity + 0.5 * measured
+            if not track.matched_once:
+                track.velocity = measured
+                step.first_motion.append(track)
+            else:
+                track.velocity = 0.5 * track.velocity + 0.5 * measured
             track.matched_once = True
         track.box = box.copy()
         track.last_box = box.copy()
@@ -199,6 +209,8 @@ class Lookahead:
             self._backfill(frame, track)
         for gap in step.gaps:
             self._fill_gap(gap)
+        for track in step.first_motion:
+            self._backfill(track.birth_frame, track, track.velocity)
         out = []
         while len(self.entries) > self.size:
             out.append(self._pop())
@@ -227,12 +239,16 @@ class Lookahead:
         if entry is not None:
             entry[2].append(Detections(box[None], [score], [kind], [track_id], [True]))
 
-    def _backfill(self, frame: int, track: Track) -> None:
+    def _backfill(self, frame: int, track: Track, velocity: np.ndarray | None = None) -> None:
+        """Cover the track in the buffered frames before ``frame``: where it was first seen, or
+        (once its motion is known) where that motion puts it; the box grows the further back it goes."""
+        start = track.birth_box if track.birth_box is not None else track.box
         for back in range(1, self.size + 1):
             earlier = frame - back
             if earlier < self.cut_at or self._entry(earlier) is None:
                 break
-            box = grown(track.box, min(MAX_GROWTH, GROWTH_PER_FRAME * back))
+            box = start if velocity is None else start - velocity * back
+            box = grown(box, min(MAX_GROWTH, GROWTH_PER_FRAME * back))
             self._add(earlier, track.id, track.kind, track.score, box)
 
     def _fill_gap(self, gap: Gap) -> None:

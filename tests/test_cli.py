@@ -1,0 +1,103 @@
+"""The command line as a user meets it: one clear line and a non-zero exit for every failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from media import write_clip
+
+
+def redact(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "redact", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("redact: error:")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda d: d / "missing.mp4", "no such file"),
+        (lambda d: (d / "text.mp4").write_text("hello\n" * 100) and d / "text.mp4", "not a video"),
+        (lambda d: d, "is a folder"),
+    ],
+)
+def test_bad_input_one_line_nonzero(tmp_path: Path, make, expected: str) -> None:
+    result = redact(str(make(tmp_path)), "-o", str(tmp_path / "out.mp4"))
+    assert result.returncode != 0
+    assert expected in one_error_line(result)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_existing_output_refused(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    (tmp_path / "in.redacted.mp4").write_bytes(b"x")
+    result = redact(str(src), "--targets", "faces")
+    assert result.returncode != 0
+    assert "already exists" in one_error_line(result)
+
+
+def test_bad_option_value(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    result = redact(str(src), "--style", "swirl")
+    assert result.returncode == 2
+    assert "unknown style" in one_error_line(result)
+
+
+def test_debug_shows_traceback(tmp_path: Path) -> None:
+    result = redact(str(tmp_path / "missing.mp4"), env={"REDACT_DEBUG": "1"})
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+
+
+def test_redacts_a_real_face_and_writes_report(tmp_path: Path) -> None:
+    from redact.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "demo.mp4", seconds=1.0)
+    report = tmp_path / "report.json"
+    result = redact(str(clip), "--targets", "faces", "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    assert "done" in result.stderr and "demo.redacted.mp4" in result.stderr
+    import json
+
+    data = json.loads(report.read_text())
+    assert data["frames"] == 25
+    assert data["detections"]["face"] > 0
+    assert data["settings"]["style"] == "blur"
+    assert (tmp_path / "demo.redacted.mp4").stat().st_size > 1000
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_config_file_and_command_line_precedence(tmp_path: Path) -> None:
+    from media import write_clip as wc
+
+    src = wc(tmp_path / "in.mp4", frames=3)
+    config = tmp_path / "redact.toml"
+    config.write_text('style = "pixelate"\ncrf = 30\ntargets = "faces"\n')
+    report = tmp_path / "r.json"
+    result = redact(str(src), "--config", str(config), "--crf", "25", "--report", str(report), "--quiet")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    settings = json.loads(report.read_text())["settings"]
+    assert settings["style"] == "pixelate" and settings["crf"] == 25 and settings["targets"] == ["faces"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("colour = 'red'\n")
+    result = redact(str(src), "--config", str(bad), "-o", str(tmp_path / "x.mp4"))
+    assert "unknown settings: colour" in one_error_line(result)

@@ -1,0 +1,102 @@
+"""Tracking with a detector that misses frames: gaps, starts, ends and scene cuts, checked on output pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import EXACT, ScriptedDetector
+from media import checker, decode_frames, pattern, write_clip
+from redact.pipeline import redact_video
+
+W, H, SIDE = 320, 160, 40
+
+
+def moving_clip(tmp_path: Path, frames: int = 40, speed: int = 4, cut_at: int | None = None):
+    """A checkerboard square moving right; after ``cut_at`` a different shot with the square elsewhere."""
+    images, boxes = [], []
+    for i in range(frames):
+        second_shot = cut_at is not None and i >= cut_at
+        image = pattern(W, H) if not second_shot else (255 - pattern(W, H)[:, :, ::-1]) // 2 + 100
+        x = 20 + speed * i if not second_shot else 200
+        y = 40 if not second_shot else 100
+        image[y : y + SIDE, x : x + SIDE] = checker(SIDE, SIDE)
+        images.append(image)
+        boxes.append([x, y, x + SIDE, y + SIDE])
+    return write_clip(tmp_path / "moving.mp4", frames=frames, size=(W, H), images=images), boxes
+
+
+WHITE = checker(SIDE, SIDE)[:, :, 0] > 128
+
+
+def covered_share(image: np.ndarray, box: list[int]) -> float:
+    """Share of the square's white cells that the cover (black fill) has hidden."""
+    x1, y1, x2, y2 = box
+    region = image[y1:y2, x1:x2].max(axis=2)
+    return float((region[WHITE[: region.shape[0], : region.shape[1]]] < 60).mean())
+
+
+def redact_with(tmp_path: Path, src: Path, truth: list[list[int]], visible, **settings):
+    detector = ScriptedDetector(lambda i, img: [truth[i]] if visible(i) else [])
+    dst = tmp_path / "out.mp4"
+    redact_video(src, dst, EXACT.replace(**settings), detectors={"faces": detector})
+    frames, _, _ = decode_frames(dst)
+    return [covered_share(f, b) for f, b in zip(frames, truth)]
+
+
+def test_gap_in_detections_is_filled(tmp_path: Path) -> None:
+    src, truth = moving_clip(tmp_path)
+    shares = redact_with(tmp_path, src, truth, lambda i: not 12 <= i <= 17, hold=1.0, backfill=0.4)
+    assert min(shares) > 0.97, shares
+
+
+def test_gap_without_tracking_leaks(tmp_path: Path) -> None:
+    """The same gap with hold and backfill off: the check above can fail."""
+    src, truth = moving_clip(tmp_path)
+    detector = ScriptedDetector(lambda i, img: [truth[i]] if not 12 <= i <= 17 else [])
+    dst = tmp_path / "out.mp4"
+    redact_video(src, dst, EXACT.replace(hold=0.0, backfill=0.0), detectors={"faces": detector})
+    frames, _, _ = decode_frames(dst)
+    shares = [covered_share(f, b) for f, b in zip(frames, truth)]
+    assert min(shares[16:18]) < 0.5  # hold is at least 3 frames; past that the square shows
+
+
+def test_start_is_backfilled(tmp_path: Path) -> None:
+    src, truth = moving_clip(tmp_path)
+    shares = redact_with(tmp_path, src, truth, lambda i: i >= 8, hold=1.0, backfill=0.5)
+    assert min(shares[:8]) > 0.9, shares[:8]
+    assert min(shares[8:]) > 0.97
+
+
+def test_end_is_held_then_released(tmp_path: Path) -> None:
+    src, truth = moving_clip(tmp_path, speed=0)
+    shares = redact_with(tmp_path, src, truth, lambda i: i < 15, hold=0.2, backfill=0.0)
+    assert min(shares[:20]) > 0.97, shares  # 0.2 s at 25 fps = 5 frames held
+    assert max(shares[22:]) < 0.1, shares  # then the track ends
+
+
+def test_cut_does_not_carry_boxes_or_backfill_across(tmp_path: Path) -> None:
+    src, truth = moving_clip(tmp_path, speed=2, cut_at=20)
+    # the first shot's square is seen until the cut; the second shot's only from frame 23
+    shares = redact_with(tmp_path, src, truth, lambda i: i < 20 or i >= 23, hold=1.0, backfill=0.5)
+    assert min(shares[:20]) > 0.97
+    assert min(shares[20:]) > 0.97, "the second shot's square is backfilled to the cut"
+    frames, _, _ = decode_frames(tmp_path / "out.mp4")
+    # where the first shot's square would be predicted after the cut, nothing is covered
+    for i in range(20, 40):
+        x = 20 + 2 * 19
+        assert covered_share(frames[i], [x, 40, x + SIDE, 40 + SIDE]) < 0.05, i
+
+
+@pytest.mark.parametrize("every", [2, 3])
+def test_detector_every_k_frames_still_covers_every_frame(tmp_path: Path, every: int) -> None:
+    src, truth = moving_clip(tmp_path, speed=3)
+    detector = ScriptedDetector(lambda i, img: [truth[i * every]] if i * every < len(truth) else [])
+    dst = tmp_path / "out.mp4"
+    redact_video(src, dst, EXACT.replace(face_every=every, hold=1.0, backfill=0.3), detectors={"faces": detector})
+    assert detector.calls <= len(truth) // every + 2
+    frames, _, _ = decode_frames(dst)
+    shares = [covered_share(f, b) for f, b in zip(frames, truth)]
+    assert min(shares) > 0.95, shares
