@@ -31,8 +31,8 @@ app = typer.Typer(
     "Usage: redact INPUT [-o OUTPUT] [options]   (the same as: redact run INPUT ...)",
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(soft_wrap=True, highlight=False)
 
 
 def _opt(name: str, *flags: str, **kwargs: Any) -> Any:
@@ -110,12 +110,21 @@ def run_command(
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
 ) -> None:
-    """Redact a video: detect, track and cover faces and plates, copy audio, strip metadata."""
+    """Redact a video or photo: detect, track and cover faces and plates, copy audio, strip metadata."""
     from redact.outputs import default_output
+    from redact.photo import is_photo, redact_photo
     from redact.pipeline import redact_video
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    if is_photo(input):
+        output = output or default_output(input, input.suffix)
+        photo = redact_photo(input, output, settings, overwrite=overwrite)
+        _write_report(report, photo.to_dict())
+        if not quiet:
+            found = ", ".join(f"{n} {k}s" for k, n in sorted(photo.detections.items())) or "nothing found"
+            err.print(f"[green]done[/]: {found}; wrote {output} (no EXIF, XMP or IPTC)")
+        return
     output = output or default_output(input)
     progress, update = _progress(quiet, input.name)
     if progress is not None:
@@ -156,6 +165,51 @@ def demo_command(
         raise RedactError("the demo face was not detected; the face model is not working")
 
 
+@app.command("verify")
+def verify_command(
+    input: Path = typer.Argument(..., help="Redacted photo or video to check before publishing."),
+    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG of the frames in question (default: INPUT.verify.png)."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    every: int = typer.Option(1, "--every", min=1, help="Check every Nth frame (1 = all)."),
+    threshold: float = typer.Option(0.6, "--threshold", help="Report detections scoring at least this (large faces from half of it). Covered regions can score up to ~0.3 as face-shaped blobs; lower it to see weaker candidates."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the findings as JSON."),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""
+    from redact.verify import verify
+
+    settings = Settings(
+        targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
+        face_threshold=threshold,
+        plate_threshold=threshold,
+    )
+    sheet = sheet or input.with_name(input.name + ".verify.png")
+    progress, update = _progress(quiet, f"verify {input.name}")
+    if progress is not None:
+        progress.start()
+    try:
+        result = verify(input, settings, sheet_path=sheet, every=every, on_progress=update)
+    finally:
+        if progress is not None:
+            progress.stop()
+    _write_report(report, result.to_dict())
+    for f in result.findings[:50]:
+        where = f"frame {f.frame} at {f.time:.2f}s" if f.frame is not None else "photo"
+        out.print(f"FOUND {f.kind} ({where}) box {f.box} score {f.score}")
+    if len(result.findings) > 50:
+        out.print(f"... and {len(result.findings) - 50} more (see --report)")
+    for m in result.metadata:
+        out.print(f"METADATA {m}")
+    if result.clean:
+        out.print(f"clean: {result.frames_checked} frame(s) checked, nothing found")
+        return
+    summary = f"{len(result.findings)} detection(s), {len(result.metadata)} metadata item(s) left in {input}"
+    if result.sheet:
+        summary += f"; contact sheet {result.sheet}"
+    err.print(f"[red]not clean[/]: {summary}")
+    raise typer.Exit(1)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the version."""
@@ -174,9 +228,13 @@ def main(argv: list[str] | None = None) -> None:
         args = ["version"]
     debug = os.environ.get("REDACT_DEBUG") == "1"
     try:
-        app(args=args, prog_name="redact", standalone_mode=False)
+        code = app(args=args, prog_name="redact", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except Abort:
         _fail("interrupted; no output was written", 130, debug)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -114,3 +114,59 @@ def face_image(size: int = 96) -> np.ndarray:
     import cv2
 
     return cv2.resize(demo_face(), (size, size), interpolation=cv2.INTER_AREA)
+
+
+def exif_with_gps_and_thumbnail(make: str, model: str, thumbnail_jpeg: bytes) -> bytes:
+    """Raw EXIF (TIFF) bytes as cameras write them: make, model, a GPS position and an IFD1 thumbnail.
+
+    Pillow writes no IFD1 thumbnail, so the structure is laid out by hand.
+    """
+    import struct
+
+    def ascii_(s: str) -> bytes:
+        return s.encode() + b"\0"
+
+    def rationals(values: list[tuple[int, int]]) -> bytes:
+        return b"".join(struct.pack("<II", n, d) for n, d in values)
+
+    def ifd(entries: list[tuple[int, int, int, bytes]], start: int, next_ifd: int) -> bytes:
+        """entries: (tag, type, count, payload); payloads over 4 bytes go after the IFD."""
+        head_len = 2 + 12 * len(entries) + 4
+        data_at = start + head_len
+        head, data = struct.pack("<H", len(entries)), b""
+        for tag, typ, count, payload in sorted(entries):
+            if len(payload) <= 4:
+                head += struct.pack("<HHI", tag, typ, count) + payload.ljust(4, b"\0")
+            else:
+                head += struct.pack("<HHII", tag, typ, count, data_at + len(data))
+                data += payload + (b"\0" if len(payload) % 2 else b"")
+        return head + struct.pack("<I", next_ifd) + data
+
+    ASCII, LONG, RATIONAL = 2, 4, 5
+    gps_entries = [
+        (1, ASCII, 2, b"N\0"),
+        (2, RATIONAL, 3, rationals([(48, 1), (51, 1), (2772, 100)])),
+        (3, ASCII, 2, b"E\0"),
+        (4, RATIONAL, 3, rationals([(2, 1), (17, 1), (4200, 100)])),
+    ]
+    make_b, model_b = ascii_(make), ascii_(model)
+
+    def ifd0(gps_at: int, ifd1_at: int) -> bytes:
+        entries = [
+            (0x010F, ASCII, len(make_b), make_b),
+            (0x0110, ASCII, len(model_b), model_b),
+            (0x8825, LONG, 1, struct.pack("<I", gps_at)),
+        ]
+        return ifd(entries, 8, ifd1_at)
+
+    size0 = len(ifd0(0, 0))
+    gps_at = 8 + size0
+    gps = ifd(gps_entries, gps_at, 0)
+    ifd1_at = gps_at + len(gps)
+    thumb_at = ifd1_at + len(ifd([(0x0201, LONG, 1, b"\0" * 4), (0x0202, LONG, 1, b"\0" * 4)], ifd1_at, 0))
+    ifd1 = ifd(
+        [(0x0201, LONG, 1, struct.pack("<I", thumb_at)), (0x0202, LONG, 1, struct.pack("<I", len(thumbnail_jpeg)))],
+        ifd1_at,
+        0,
+    )
+    return b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd0(gps_at, ifd1_at) + gps + ifd1 + thumbnail_jpeg

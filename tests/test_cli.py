@@ -101,3 +101,18 @@ def test_config_file_and_command_line_precedence(tmp_path: Path) -> None:
     bad.write_text("colour = 'red'\n")
     result = redact(str(src), "--config", str(bad), "-o", str(tmp_path / "x.mp4"))
     assert "unknown settings: colour" in one_error_line(result)
+
+
+def test_verify_exit_status(tmp_path: Path) -> None:
+    from redact.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "demo.mp4", seconds=0.4)
+    result = redact("verify", str(clip), "--targets", "faces")
+    assert result.returncode == 1
+    assert "FOUND face" in result.stdout and "METADATA" in result.stdout
+    assert (tmp_path / "demo.mp4.verify.png").exists()
+    done = redact(str(clip), "--targets", "faces", "--quiet")
+    assert done.returncode == 0, done.stderr
+    result = redact("verify", str(tmp_path / "demo.redacted.mp4"), "--targets", "faces")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "clean" in result.stdout
