@@ -19,7 +19,8 @@ from redact.detections import Detections
 
 GROWTH_PER_FRAME = 0.03  # share of the box size added per side for each frame of guessing
 MAX_GROWTH = 0.5
-VELOCITY_DAMPING = 0.92  # per predicted frame: a lost face is more likely to stop than to fly off
+VELOCITY_DAMPING = 0.92
+SECOND_CHANCE_SIZES = 1.5  # leftover detections may link to a track up to this many box sizes away per frame  # per predicted frame: a lost face is more likely to stop than to fly off
 
 
 @dataclass
@@ -129,6 +130,7 @@ class Tracker:
                 used_t.add(ti)
                 assigned[di] = tracks[ti].id
                 self._matched(tracks[ti], frame, boxes[di], float(dets.scores[di]), step)
+            self._second_chance(frame, dets, tracks, used_t, assigned, step)
         for di in range(len(boxes)):
             if di in assigned:
                 continue
@@ -148,6 +150,33 @@ class Tracker:
             step.new_tracks.append(track)
             assigned[di] = track.id
         return assigned
+
+    def _second_chance(
+        self, frame: int, dets: Detections, tracks: list[Track], used_t: set[int], assigned: dict[int, int], step: TrackStep
+    ) -> None:
+        """Link leftovers too far apart to overlap: a fast face seen every k frames moves more than
+        its own size between detections. Linking lets the frames between get interpolated boxes;
+        a wrong link between two faces only covers more."""
+        for di in np.argsort(-dets.scores):
+            di = int(di)
+            if di in assigned:
+                continue
+            box = dets.boxes[di]
+            best, best_dist = None, np.inf
+            for ti, t in enumerate(tracks):
+                if ti in used_t or t.kind != int(dets.kinds[di]):
+                    continue
+                size = max(float((t.last_box[2] - t.last_box[0]) + (t.last_box[3] - t.last_box[1])) / 2, 2.0)
+                new_size = float((box[2] - box[0]) + (box[3] - box[1])) / 2
+                if not 0.5 <= new_size / size <= 2.0:
+                    continue
+                dist = float(np.linalg.norm((box[:2] + box[2:]) / 2 - (t.box[:2] + t.box[2:]) / 2)) / size
+                if dist < SECOND_CHANCE_SIZES * (frame - t.last_frame) and dist < best_dist:
+                    best, best_dist = ti, dist
+            if best is not None:
+                used_t.add(best)
+                assigned[di] = tracks[best].id
+                self._matched(tracks[best], frame, box, float(dets.scores[di]), step)
 
     def _matched(self, track: Track, frame: int, box: np.ndarray, score: float, step: TrackStep) -> None:
         gap = frame - track.last_frame
