@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer with click installed besid
     from click.exceptions import ClickException
 
 from redact import __version__
-from redact.errors import Cancelled, RedactError
+from redact.errors import Cancelled, ConfigError, RedactError
 from redact.settings import DEFAULTS, HELP, Settings, load_config
 
 app = typer.Typer(
@@ -40,9 +40,12 @@ def _opt(name: str, *flags: str, **kwargs: Any) -> Any:
     return typer.Option(getattr(DEFAULTS, name), *flags, help=HELP[name], show_default=True, **kwargs)
 
 
-def _settings_from(ctx: typer.Context, config: Optional[Path], values: dict[str, Any]) -> Settings:
-    """Defaults < config file < options given on the command line."""
-    merged: dict[str, Any] = load_config(config) if config else {}
+def _settings_from(
+    ctx: typer.Context, config: Optional[Path], values: dict[str, Any], base: dict[str, Any] | None = None
+) -> Settings:
+    """Defaults < base (a detections file's settings) < config file < options given on the command line."""
+    merged: dict[str, Any] = dict(base or {})
+    merged.update(load_config(config) if config else {})
     for name, value in values.items():
         source = ctx.get_parameter_source(name)
         if getattr(source, "name", None) == "COMMANDLINE" or name not in merged:
@@ -108,6 +111,7 @@ def run_command(
     threads: Optional[int] = _opt("threads", "--threads"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
+    save_tracks: Optional[Path] = typer.Option(None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
 ) -> None:
     """Redact a video or photo: detect, track and cover faces and plates, copy audio, strip metadata."""
@@ -129,11 +133,19 @@ def run_command(
     progress, update = _progress(quiet, input.name)
     if progress is not None:
         progress.start()
+    recorder = None
+    if save_tracks is not None:
+        from redact.media.source import probe
+        from redact.tracks_file import Recorder
+
+        recorder = Recorder(probe(input), settings.to_dict())
     try:
-        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update)
+        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder)
     finally:
         if progress is not None:
             progress.stop()
+    if recorder is not None:
+        recorder.write(save_tracks)
     _write_report(report, result.to_dict())
     if not quiet:
         found = ", ".join(f"{n} {k} tracks" for k, n in sorted(result.tracks.items())) or "nothing found"
@@ -163,6 +175,166 @@ def demo_command(
                   f"faces found in {result.detections.get('face', 0)} detections, {result.fps:.1f} fps")
     if not result.detections.get("face"):
         raise RedactError("the demo face was not detected; the face model is not working")
+
+
+@app.command("detect")
+def detect_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="Video to search."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Detections file (default: INPUT.detections.json)."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    quality: str = _opt("quality", "--quality", "-q"),
+    face_threshold: Optional[float] = _opt("face_threshold", "--face-threshold"),
+    plate_threshold: Optional[float] = _opt("plate_threshold", "--plate-threshold"),
+    face_every: Optional[int] = _opt("face_every", "--face-every"),
+    plate_every: Optional[int] = _opt("plate_every", "--plate-every"),
+    face_margin: float = _opt("face_margin", "--face-margin"),
+    plate_margin: float = _opt("plate_margin", "--plate-margin"),
+    hold: float = _opt("hold", "--hold"),
+    backfill: float = _opt("backfill", "--backfill"),
+    scene_cut: float = _opt("scene_cut", "--scene-cut"),
+    device: str = _opt("device", "--device"),
+    threads: Optional[int] = _opt("threads", "--threads"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings."),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Detect and track, and write the detections file for review (no video is written)."""
+    from redact.pipeline import detect_video
+    from redact.tracks_file import Recorder
+    from redact.media.source import probe
+
+    values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
+    settings = _settings_from(ctx, config, values)
+    output = output or input.with_name(input.name + ".detections.json")
+    recorder = Recorder(probe(input), settings.to_dict())
+    progress, update = _progress(quiet, f"detect {input.name}")
+    if progress is not None:
+        progress.start()
+    try:
+        result, _ = detect_video(input, settings, on_progress=update, on_frame=recorder)
+    finally:
+        if progress is not None:
+            progress.stop()
+    recorder.write(output)
+    if not quiet:
+        found = ", ".join(f"{n} {k} tracks" for k, n in sorted(result.tracks.items())) or "nothing found"
+        err.print(f"[green]done[/]: {result.frames} frames, {found}; wrote {output}")
+
+
+def _ranges(values: list[str], what: str) -> list[tuple[float, float]]:
+    spans = []
+    for value in values:
+        try:
+            start, end = (float(v) for v in value.split("-", 1))
+        except ValueError:
+            raise ConfigError(f"{what} {value!r}: expected START-END in seconds, e.g. 12.5-14") from None
+        spans.append((start, end))
+    return spans
+
+
+@app.command("render")
+def render_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="The video the detections file was made from."),
+    tracks: Path = typer.Option(..., "--tracks", help="Detections file (from `redact detect` or --save-tracks), reviewed."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    keep_visible: str = typer.Option("", "--keep-visible", help="Track ids to leave uncovered, e.g. 3,7 (people who consented)."),
+    add_region: list[str] = typer.Option([], "--add-region", help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable."),
+    cover_all: list[str] = typer.Option([], "--cover-all", help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable."),
+    style: str = _opt("style", "--style"),
+    shape: str = _opt("shape", "--shape"),
+    face_margin: float = _opt("face_margin", "--face-margin"),
+    plate_margin: float = _opt("plate_margin", "--plate-margin"),
+    codec: str = _opt("codec", "--codec"),
+    crf: int = _opt("crf", "--crf"),
+    preset: str = _opt("preset", "--preset"),
+    audio: bool = _opt("audio", "--audio/--no-audio"),
+    keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
+    report: Optional[Path] = typer.Option(None, "--report"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Redact exactly what a (reviewed) detections file says, without detecting again."""
+    from redact.media.source import probe
+    from redact.outputs import default_output
+    from redact.pipeline import redact_video
+    from redact.tracks_file import add_cover_all, add_manual, load
+
+    info = probe(input)
+    try:
+        ids = {int(v) for v in keep_visible.split(",") if v.strip()}
+    except ValueError:
+        raise ConfigError(f"--keep-visible {keep_visible!r}: expected track ids like 3,7") from None
+    plan, data = load(tracks, info, ids)
+    for value in add_region:
+        span, _, box = value.partition(":")
+        (start, end), = _ranges([span], "--add-region")
+        try:
+            coords = [float(v) for v in box.split(",")]
+        except ValueError:
+            coords = []
+        if len(coords) != 4:
+            raise ConfigError(f"--add-region {value!r}: expected START-END:x1,y1,x2,y2")
+        add_manual(plan, {"keyframes": [{"time": start, "box": coords}], "start": start, "end": end}, "--add-region")
+    for start, end in _ranges(cover_all, "--cover-all"):
+        add_cover_all(plan, {"start": start, "end": end}, "--cover-all")
+    values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
+    base = {k: v for k, v in (data.get("settings") or {}).items() if k in Settings.__dataclass_fields__}
+    settings = _settings_from(ctx, None, values, base)
+    output = output or default_output(input)
+    progress, update = _progress(quiet, f"render {input.name}")
+    if progress is not None:
+        progress.start()
+    try:
+        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, plan=plan)
+    finally:
+        if progress is not None:
+            progress.stop()
+    _write_report(report, result.to_dict())
+    if not quiet:
+        err.print(f"[green]done[/]: {result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}")
+
+
+@app.command("preview")
+def preview_command(
+    input: Path = typer.Argument(..., help="Video to preview."),
+    tracks: Optional[Path] = typer.Option(None, "--tracks", help="Detections file; without it, detection runs first (default settings)."),
+    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG (default: INPUT.preview.png)."),
+    frames: int = typer.Option(16, "--frames", min=1, help="How many frames the sheet samples."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Also write a small preview video with boxes drawn."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Contact sheet (and optionally a small video) with boxes, track ids, kinds and scores drawn."""
+    import tempfile
+
+    from redact.media.source import probe
+    from redact.pipeline import detect_video
+    from redact.preview import preview_sheet, preview_video
+    from redact.tracks_file import Recorder, load
+
+    info = probe(input)
+    if tracks is None:
+        settings = Settings(targets=tuple(t.strip() for t in targets.split(",") if t.strip()))
+        recorder = Recorder(info, settings.to_dict())
+        progress, update = _progress(quiet, f"detect {input.name}")
+        if progress is not None:
+            progress.start()
+        try:
+            detect_video(input, settings, on_progress=update, on_frame=recorder)
+        finally:
+            if progress is not None:
+                progress.stop()
+        with tempfile.TemporaryDirectory() as tmp:
+            plan, _ = load(recorder.write(Path(tmp) / "d.json"), info, check_hash=False)
+    else:
+        plan, _ = load(tracks, info)
+    sheet = sheet or input.with_name(input.name + ".preview.png")
+    preview_sheet(info, plan, sheet, frames=frames)
+    if video is not None:
+        preview_video(info, plan, video)
+    if not quiet:
+        err.print(f"wrote {sheet}" + (f" and {video}" if video else ""))
 
 
 @app.command("verify")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import av
 import numpy as np
@@ -22,6 +22,9 @@ from redact.regions import grow
 from redact.scenecut import CutDetector
 from redact.settings import Settings
 from redact.track import Lookahead, Tracker
+
+if TYPE_CHECKING:
+    from redact.tracks_file import Plan
 
 #: called with (frames done, frames expected or None)
 ProgressCallback = Callable[[int, int | None], None]
@@ -133,6 +136,48 @@ def track_video(
         report.warnings.append(f"decoded {frames} frames where the container lists {info.frame_count}")
 
 
+def replay_video(
+    source: VideoSource,
+    plan: "Plan",
+    on_frame: Callable[[Frame, list[av.Packet], Detections], None],
+    report: RunReport,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """Cover exactly what a reviewed detections file says, frame by frame; no detector runs."""
+    from redact.errors import DetectionsFileError
+    from redact.workers import Producer
+
+    info = source.info
+    decoder = Producer("redact-decode", source.items, maxsize=8)
+    pending: list[av.Packet] = []
+    held: tuple[Frame, list[av.Packet], Detections] | None = None  # audio after a frame joins it
+    frames = 0
+    try:
+        for item in decoder:
+            if isinstance(item, av.Packet):
+                (held[1] if held is not None else pending).append(item)
+                continue
+            if item.index >= plan.frame_count or plan.pts[item.index] != item.pts:
+                raise DetectionsFileError(
+                    f"detections file: frame {item.index} of the video does not match the file (another cut of the video?)"
+                )
+            if held is not None:
+                on_frame(*held)
+            dets = plan.detections(item.index, info.width, info.height)
+            report.covered_frames += bool(len(dets))
+            held, pending = (item, pending, dets), []
+            frames += 1
+            if on_progress is not None:
+                on_progress(frames, plan.frame_count)
+        if held is not None:
+            on_frame(*held)
+    finally:
+        decoder.close()
+    report.frames = frames
+    if frames != plan.frame_count:
+        raise DetectionsFileError(f"detections file lists {plan.frame_count} frames; the video has {frames}")
+
+
 def redact_video(
     input_path: Path,
     output_path: Path,
@@ -142,18 +187,24 @@ def redact_video(
     detectors: Mapping[str, Detector] | None = None,
     on_progress: ProgressCallback | None = None,
     on_frame: FrameCallback | None = None,
+    plan: "Plan | None" = None,
 ) -> RunReport:
-    """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded."""
+    """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded.
+
+    With ``plan`` (a loaded detections file) the regions come from it and no detector runs.
+    """
     from redact.workers import Consumer
 
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
     info = probe(input_path)
-    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-    stage = DetectionStage(detectors, intervals(settings, list(detectors)))
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
-    report.settings["every"] = dict(stage.every)
+    stage = None
+    if plan is None:
+        detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+        stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+        report.settings["every"] = dict(stage.every)
     if info.other_streams:
         report.warnings.append(
             "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
@@ -189,7 +240,10 @@ def redact_video(
             encoder.submit((frame, audio, dets))
 
         try:
-            track_video(source, stage, settings, hand_over, report, on_progress)
+            if stage is not None:
+                track_video(source, stage, settings, hand_over, report, on_progress)
+            else:
+                replay_video(source, plan, hand_over, report, on_progress)
             encoder.finish()
             sink.close()
         except BaseException:
@@ -199,3 +253,29 @@ def redact_video(
         report.warnings.extend(sink.warnings)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def detect_video(
+    input_path: Path,
+    settings: Settings,
+    *,
+    detectors: Mapping[str, Detector] | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_frame: FrameCallback | None = None,
+) -> tuple[RunReport, VideoInfo]:
+    """Detect and track without writing a video (for the detections file and previews)."""
+    started = time.perf_counter()
+    info = probe(Path(input_path))
+    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+    stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+    report = RunReport(str(input_path), None, settings.to_dict(), info.to_dict())
+    report.settings["every"] = dict(stage.every)
+
+    def record(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
+        if on_frame is not None:
+            on_frame(frame, dets)
+
+    with VideoSource(info, audio=False) as source:
+        track_video(source, stage, settings, record, report, on_progress)
+    report.seconds = time.perf_counter() - started
+    return report, info

@@ -1,0 +1,271 @@
+"""The detections file: what was found (or drawn by hand) in each frame, for review and re-rendering.
+
+Schema ``redact-detections`` version 1 (JSON)::
+
+    {
+      "schema": "redact-detections", "version": 1,
+      "video": {"file", "sha256", "size_bytes", "width", "height", "rotation",
+                "frame_count", "time_base", "frame_rate"},
+      "settings": {...},                     # the settings of the run that made it
+      "frames": {"pts": [int, ...]},         # each frame's timestamp in time_base
+      "tracks": [{"id": 3, "kind": "face",
+                  "boxes": [[frame, x1, y1, x2, y2, score, detected], ...]}],
+      "keep_visible": [7],                   # track ids a person chose to leave uncovered
+      "manual": [{"kind": "manual", "keyframes": [{"frame": 10, "box": [x1, y1, x2, y2]},
+                                                  {"time": 2.5, "box": [...]}],
+                  "start": null, "end": null}],   # optional frame/time range; default: first..last keyframe
+      "cover_all": [{"start": 12.0, "end": 14.5}] # seconds in which the whole frame is covered
+    }
+
+Boxes are in pixels of the upright frame; ``detected`` is 1 when the detector
+found the box and 0 when the tracker filled it in. Loading validates the file
+and its match with the video; a file that cannot be trusted is refused, never
+partly applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from redact.detections import KIND_CODES, KINDS, Detections
+from redact.errors import DetectionsFileError
+from redact.media.source import Frame, VideoInfo
+
+SCHEMA = "redact-detections"
+VERSION = 1
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def video_facts(info: VideoInfo) -> dict[str, Any]:
+    return {
+        "file": info.path.name,
+        "sha256": file_sha256(info.path),
+        "size_bytes": info.path.stat().st_size,
+        "width": info.width,
+        "height": info.height,
+        "rotation": info.rotation,
+        "frame_count": None,  # filled in when the whole video has been read
+        "time_base": str(info.time_base),
+        "frame_rate": str(info.frame_rate),
+    }
+
+
+class Recorder:
+    """Collects each frame's final detections (an ``on_frame`` callback) into the file's structure."""
+
+    def __init__(self, info: VideoInfo, settings: dict[str, Any]) -> None:
+        self.info = info
+        self.settings = settings
+        self.pts: list[int] = []
+        self.tracks: dict[int, dict[str, Any]] = {}
+
+    def __call__(self, frame: Frame, dets: Detections) -> None:
+        self.pts.append(frame.pts)
+        for box, score, kind, tid, filled in zip(
+            dets.boxes.tolist(), dets.scores.tolist(), dets.kinds.tolist(), dets.track_ids.tolist(), dets.filled.tolist()
+        ):
+            track = self.tracks.setdefault(tid, {"id": tid, "kind": KINDS[kind], "boxes": []})
+            track["boxes"].append([frame.index, *(round(v, 2) for v in box), round(score, 4), 0 if filled else 1])
+
+    def to_dict(self) -> dict[str, Any]:
+        video = video_facts(self.info)
+        video["frame_count"] = len(self.pts)
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "video": video,
+            "settings": self.settings,
+            "frames": {"pts": self.pts},
+            "tracks": [self.tracks[k] for k in sorted(self.tracks)],
+            "keep_visible": [],
+            "manual": [],
+            "cover_all": [],
+        }
+
+    def write(self, path: Path) -> Path:
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+@dataclass
+class Plan:
+    """Per-frame regions to cover, from a validated detections file."""
+
+    frame_count: int
+    pts: list[int]
+    time_base: Fraction
+    by_frame: dict[int, list[tuple[list[float], float, int, int, bool]]] = field(default_factory=dict)
+    cover_all: list[tuple[int, int]] = field(default_factory=list)  # inclusive frame ranges
+
+    def detections(self, index: int, width: int, height: int) -> Detections:
+        entries = list(self.by_frame.get(index, []))
+        if any(a <= index <= b for a, b in self.cover_all):
+            entries.append(([0.0, 0.0, float(width), float(height)], 1.0, KIND_CODES["manual"], -1, False))
+        if not entries:
+            return Detections.empty()
+        boxes, scores, kinds, ids, filled = zip(*entries)
+        return Detections(np.array(boxes), scores, kinds, ids, filled)
+
+
+def _fail(message: str) -> DetectionsFileError:
+    return DetectionsFileError(f"detections file: {message}")
+
+
+def _box(value: Any, where: str) -> list[float]:
+    if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, (int, float)) for v in value)):
+        raise _fail(f"{where}: a box must be [x1, y1, x2, y2]")
+    if not all(math.isfinite(v) for v in value) or value[2] < value[0] or value[3] < value[1]:
+        raise _fail(f"{where}: box {value} is not a valid x1 <= x2, y1 <= y2 box")
+    return [float(v) for v in value]
+
+
+def load(path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True) -> tuple[Plan, dict[str, Any]]:
+    """Read and validate a detections file against the video it will be applied to."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise _fail(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise _fail(f"{path} is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise _fail(f"{path} is not a redact detections file")
+    if data.get("version") != VERSION:
+        raise _fail(f"{path} has version {data.get('version')!r}; this redact reads version {VERSION}")
+    video = data.get("video")
+    if not isinstance(video, dict):
+        raise _fail("missing 'video'")
+    if (video.get("width"), video.get("height")) != (info.width, info.height):
+        raise _fail(f"made for a {video.get('width')}x{video.get('height')} video, not this {info.width}x{info.height} one")
+    if check_hash and video.get("sha256") != file_sha256(info.path):
+        raise _fail(f"made for another video ({video.get('file')!r}); the input's contents differ")
+    pts = (data.get("frames") or {}).get("pts")
+    count = video.get("frame_count")
+    if not isinstance(pts, list) or not isinstance(count, int) or len(pts) != count:
+        raise _fail("'frames.pts' must list one timestamp per frame")
+    time_base = Fraction(str(video.get("time_base", info.time_base)))
+    plan = Plan(frame_count=count, pts=pts, time_base=time_base)
+    known_ids: set[int] = set()
+    for t, track in enumerate(_list(data, "tracks")):
+        where = f"tracks[{t}]"
+        if not isinstance(track, dict) or track.get("kind") not in KIND_CODES:
+            raise _fail(f"{where}: needs a kind, one of {', '.join(KINDS)}")
+        tid = track.get("id")
+        if not isinstance(tid, int):
+            raise _fail(f"{where}: needs an integer id")
+        known_ids.add(tid)
+        if tid in keep_visible:
+            continue
+        kind = KIND_CODES[track["kind"]]
+        for b, row in enumerate(track.get("boxes") or []):
+            if not isinstance(row, list) or len(row) < 5:
+                raise _fail(f"{where}.boxes[{b}]: expected [frame, x1, y1, x2, y2, score, detected]")
+            frame = _frame_index(row[0], count, f"{where}.boxes[{b}]")
+            box = _box(row[1:5], f"{where}.boxes[{b}]")
+            score = float(row[5]) if len(row) > 5 else 1.0
+            filled = len(row) > 6 and not row[6]
+            plan.by_frame.setdefault(frame, []).append((box, score, kind, tid, filled))
+    missing = set(keep_visible) - known_ids
+    if missing:
+        raise _fail(f"--keep-visible names track(s) not in the file: {', '.join(map(str, sorted(missing)))}")
+    keep_visible_in_file = _list(data, "keep_visible")
+    if any(not isinstance(k, int) for k in keep_visible_in_file):
+        raise _fail("'keep_visible' must list track ids")
+    if set(keep_visible_in_file) - keep_visible:
+        # edits made in the file itself: honour them by loading again with the union
+        return load(path, info, keep_visible | set(keep_visible_in_file), check_hash)
+    for m, region in enumerate(_list(data, "manual")):
+        add_manual(plan, region, f"manual[{m}]")
+    for c, span in enumerate(_list(data, "cover_all")):
+        add_cover_all(plan, span, f"cover_all[{c}]")
+    return plan, data
+
+
+def add_cover_all(plan: Plan, span: Any, where: str = "cover_all") -> None:
+    """Cover whole frames from span['start'] to span['end'] (seconds, or {'frame': N})."""
+    if not isinstance(span, dict) or "start" not in span or "end" not in span:
+        raise _fail(f"{where}: expected {{'start': seconds, 'end': seconds}}")
+    start, end = _to_frame(plan, span, "start", where), _to_frame(plan, span, "end", where)
+    if end < start:
+        raise _fail(f"{where}: ends before it starts")
+    plan.cover_all.append((start, end))
+
+
+def _list(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key) or []
+    if not isinstance(value, list):
+        raise _fail(f"'{key}' must be a list")
+    return value
+
+
+def _frame_index(value: Any, count: int, where: str) -> int:
+    if not isinstance(value, int) or not 0 <= value < count:
+        raise _fail(f"{where}: frame {value!r} is outside 0..{count - 1}")
+    return value
+
+
+def _to_frame(plan: Plan, spec: dict[str, Any], key: str, where: str) -> int:
+    """A 'frame' index or a 'time' in seconds (also accepted as the value of 'start'/'end')."""
+    value = spec.get(key)
+    if key in ("start", "end"):
+        if isinstance(value, dict):
+            return _to_frame(plan, value, "frame" if "frame" in value else "time", where)
+        if isinstance(value, (int, float)):  # seconds
+            return _time_to_frame(plan, float(value), key)
+        raise _fail(f"{where}: '{key}' must be seconds or {{'frame': N}}")
+    if key == "frame":
+        return _frame_index(value, plan.frame_count, where)
+    if isinstance(value, (int, float)):
+        return _time_to_frame(plan, float(value), "start")
+    raise _fail(f"{where}: needs 'frame' or 'time'")
+
+
+def _time_to_frame(plan: Plan, seconds: float, side: str) -> int:
+    times = [float(p * plan.time_base) for p in plan.pts]
+    first = float(plan.pts[0] * plan.time_base) if plan.pts else 0.0
+    seconds += first  # times in the file count from the video's start
+    if side == "start":  # the first frame shown at or after the start... or still showing at it
+        idx = int(np.searchsorted(times, seconds, side="right")) - 1
+        return max(0, idx)
+    return min(plan.frame_count - 1, max(0, int(np.searchsorted(times, seconds, side="right")) - 1))
+
+
+def add_manual(plan: Plan, region: Any, where: str = "manual") -> None:
+    """Cover a region given at key frames (interpolated between them) over its frame or time range."""
+    if not isinstance(region, dict):
+        raise _fail(f"{where}: expected an object with 'keyframes'")
+    keyframes = region.get("keyframes")
+    if not isinstance(keyframes, list) or not keyframes:
+        raise _fail(f"{where}: needs at least one keyframe")
+    points = []
+    for k, key in enumerate(keyframes):
+        if not isinstance(key, dict):
+            raise _fail(f"{where}.keyframes[{k}]: expected {{'frame' or 'time', 'box'}}")
+        frame = _to_frame(plan, key, "frame" if "frame" in key else "time", f"{where}.keyframes[{k}]")
+        points.append((frame, np.array(_box(key.get("box"), f"{where}.keyframes[{k}]"))))
+    points.sort(key=lambda p: p[0])
+    start = _to_frame(plan, region, "start", where) if region.get("start") is not None else points[0][0]
+    end = _to_frame(plan, region, "end", where) if region.get("end") is not None else points[-1][0]
+    if end < start:
+        raise _fail(f"{where}: ends before it starts")
+    frames = np.array([p[0] for p in points])
+    boxes = np.stack([p[1] for p in points])
+    for f in range(start, end + 1):
+        box = [float(np.interp(f, frames, boxes[:, i])) for i in range(4)]
+        plan.by_frame.setdefault(f, []).append((box, 1.0, KIND_CODES["manual"], -1, False))
