@@ -11,8 +11,9 @@ from redact.detections import Detections
 from redact.detectors.base import Detector, create_detector
 from redact.settings import Settings
 
-#: target name -> detector backend name in the registry
+#: target name -> detector backend name in the registry, and the kind of box it yields
 TARGET_BACKENDS = {"faces": "centerface", "plates": "plates", "text": "text"}
+TARGET_KINDS = {"faces": "face", "plates": "plate", "text": "text"}
 
 #: how often each target's detector runs, per quality preset (1 = every frame).
 #: Frames in between are covered by the tracker (prediction, interpolation, backfill).

@@ -11,10 +11,10 @@ import av
 import numpy as np
 
 from redact import styles
-from redact.detect import DetectionStage, build_detectors, intervals
+from redact.detect import TARGET_KINDS, DetectionStage, build_detectors, intervals
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
-from redact.errors import InputError
+from redact.errors import DetectionsFileError, InputError
 from redact.media.sink import VideoSink
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.outputs import atomic_output, check_output
@@ -22,6 +22,7 @@ from redact.regions import grow
 from redact.scenecut import CutDetector
 from redact.settings import Settings
 from redact.track import Lookahead, Tracker
+from redact.workers import Consumer, Producer
 
 if TYPE_CHECKING:
     from redact.tracks_file import Plan
@@ -74,13 +75,11 @@ def track_video(
     on_progress: ProgressCallback | None = None,
 ) -> None:
     """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
-    from redact.workers import Producer
-
     info = source.info
     fps = float(info.frame_rate) or 25.0
     every = stage.every
     hold = {
-        KIND_CODES[{"faces": "face", "plates": "plate", "text": "text"}[t]]: max(round(settings.hold * fps), 2 * k + 1)
+        KIND_CODES[TARGET_KINDS.get(t, "face")]: max(round(settings.hold * fps), 2 * k + 1)
         for t, k in every.items()
     }
     tracker = Tracker(hold)
@@ -144,9 +143,6 @@ def replay_video(
     on_progress: ProgressCallback | None = None,
 ) -> None:
     """Cover exactly what a reviewed detections file says, frame by frame; no detector runs."""
-    from redact.errors import DetectionsFileError
-    from redact.workers import Producer
-
     info = source.info
     decoder = Producer("redact-decode", source.items, maxsize=8)
     pending: list[av.Packet] = []
@@ -193,8 +189,6 @@ def redact_video(
 
     With ``plan`` (a loaded detections file) the regions come from it and no detector runs.
     """
-    from redact.workers import Consumer
-
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)

@@ -285,3 +285,65 @@ def test_executor_names_and_missing_dask(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'redact\[dask\]'"):
         create_executor("dask", jobs=2)
+
+
+def write_gop_clip(path: Path, frames: int, gop: int, fps: int = 25) -> Path:
+    """A clip with a keyframe every ``gop`` frames and an audio track."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        video.codec_context.time_base = Fraction(1, fps)
+        audio = container.add_stream("aac", rate=48000)
+        audio.layout = "stereo"
+        for i in range(frames):
+            image = with_checker()
+            image[:8, (i * 4) % 150 : (i * 4) % 150 + 8] = 255  # a moving mark: every frame differs
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        tone = np.zeros((2, 1024), np.float32)
+        for start in range(0, int(frames / fps * 48000), 1024):
+            aframe = av.AudioFrame.from_ndarray(tone, format="fltp", layout="stereo")
+            aframe.sample_rate, aframe.pts = 48000, start
+            container.mux(audio.encode(aframe))
+        container.mux(audio.encode(None))
+    return path
+
+
+def test_segments_of_one_video_join_to_the_single_pass(tmp_path: Path) -> None:
+    import av
+
+    from redact.segments import keyframe_index, plan_segments, redact_video_segments
+
+    src = write_gop_clip(tmp_path / "long.mp4", frames=90, gop=15)
+    index = keyframe_index(src)
+    assert index.frames == 90 and len(index.keyframes) == 6
+    segments = plan_segments(index, segment_seconds=1.0, overlap=0.5)
+    assert [s.frames for s in segments] == [30, 30, 30]  # cuts on keyframes, 1.2 s apart
+    assert segments[1].read_from < segments[1].start and segments[1].read_to > segments[1].end
+
+    one = tmp_path / "one.mp4"
+    redact_video(src, one, EXACT, detectors=scripted_factory(EXACT))
+    parts = tmp_path / "parts.mp4"
+    report = redact_video_segments(
+        src, parts, EXACT, jobs=2, executor="process", detector_factory=scripted_factory, segment_seconds=1.0, overlap=0.5
+    )
+    assert report.frames == 90 and report.settings["segments"] == 3
+    a, pts_a, tb_a = decode_frames(one)
+    b, pts_b, tb_b = decode_frames(parts)
+    assert len(b) == 90 and [p * tb_b for p in pts_b] == [p * tb_a for p in pts_a]
+    # each segment is its own encode (new IDR, other rate control): the same picture within
+    # x264's quality, not bit for bit
+    assert max(np.abs(x.astype(int) - y).mean() for x, y in zip(a, b)) < 1.5
+    x1, y1, x2, y2 = BOX
+    assert max(img[y1 + 2 : y2 - 2, x1 + 2 : x2 - 2].max() for img in b) < 40  # covered in every frame
+    with av.open(str(parts)) as c, av.open(str(one)) as d:
+        assert len(c.streams.audio) == 1
+        count = lambda container: sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
+        assert count(c) == count(d)  # the audio, once
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "one.mp4", "parts.mp4"]
