@@ -1,0 +1,203 @@
+"""Where batch jobs run, looked up by name behind one interface (a :class:`concurrent.futures.Executor`).
+
+* ``serial``: in this process, one file at a time.
+* ``process``: a local pool of ``jobs`` processes (spawn start method, so no
+  thread or ONNX Runtime state is ever forked).
+* ``dask``: a Dask cluster. ``address`` (``--cluster``) or the
+  ``DASK_SCHEDULER_ADDRESS`` variable names a running scheduler; without either, a
+  local cluster of ``jobs`` single-threaded worker processes is started and stopped
+  with the executor. Needs the optional extra: ``pip install 'redact[dask]'``.
+  Workers of a remote cluster must have redact installed and see the input and
+  output folders at the same paths as this machine (a shared filesystem).
+
+Jobs carry settings, never detector objects: each worker builds its own detectors,
+so no ONNX session is ever pickled.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from typing import Any, Callable
+
+from redact.errors import ConfigError
+
+EXECUTORS = ("serial", "process", "dask")
+DASK_HINT = "pip install 'redact[dask]'"
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """Detector (ONNX Runtime) threads for each of ``jobs`` files running at once on one machine."""
+    return max(1, (cores or cpu_count()) // max(1, jobs))
+
+
+class SerialExecutor(Executor):
+    """Runs each call at once in this process; errors go into the future, Ctrl-C goes to the caller."""
+
+    def __init__(self) -> None:
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._shutdown = True
+
+
+class ManagedExecutor(Executor):
+    """An executor plus what it needs torn down (a Dask client and cluster), and how parallel it is.
+
+    ``workers``: files that run at once; ``worker_threads``: detector threads to give
+    each file (None: let the worker decide, as on a remote cluster of unknown machines).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        inner: Executor,
+        *,
+        workers: int,
+        worker_threads: int | None,
+        closers: list[Callable[[], None]] | None = None,
+    ) -> None:
+        self.name = name
+        self.inner = inner
+        self.workers = max(1, workers)
+        self.worker_threads = worker_threads
+        self._closers = closers or []
+
+    @property
+    def serial(self) -> bool:
+        return isinstance(self.inner, SerialExecutor)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        return self.inner.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        try:
+            if isinstance(self.inner, ProcessPoolExecutor) or isinstance(self.inner, SerialExecutor):
+                self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+            else:  # dask's ClientExecutor takes no cancel_futures
+                self.inner.shutdown(wait=wait and not cancel_futures)
+        finally:
+            closers, self._closers = self._closers, []
+            for close in reversed(closers):
+                try:
+                    close()
+                except Exception:  # tearing down a cluster must not hide the run's own error
+                    pass
+
+    def __repr__(self) -> str:
+        return f"<{self.name} executor, {self.workers} worker(s), {self.worker_threads or 'auto'} detector thread(s) each>"
+
+
+def _init_process_worker(threads: int) -> None:
+    # Keep each worker's libraries to its share of the cores.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except Exception:  # pragma: no cover - cv2 is a dependency; never fail a worker over a hint
+        pass
+
+
+def check_executor(name: str, jobs: int = 1) -> None:
+    """Raise ConfigError now for a name, job count or missing extra that create_executor would refuse later."""
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise ConfigError(f"jobs must be 1 or more, got {jobs}")
+    if name == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError as exc:
+            raise ConfigError(f"the dask executor needs the optional extra: {DASK_HINT}") from exc
+
+
+def create_executor(name: str = "serial", *, jobs: int = 1, address: str | None = None) -> ManagedExecutor:
+    """The executor called ``name``, for ``jobs`` files at once; shut it down when done (or use ``with``)."""
+    check_executor(name, jobs)
+    if name == "serial":
+        return ManagedExecutor("serial", SerialExecutor(), workers=1, worker_threads=None)
+    if name == "process":
+        threads = threads_per_job(jobs)
+        pool = ProcessPoolExecutor(
+            max_workers=jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_process_worker,
+            initargs=(threads,),
+        )
+        return ManagedExecutor("process", pool, workers=jobs, worker_threads=threads)
+    if name == "dask":
+        return _dask_executor(jobs, address)
+    raise ConfigError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+
+
+def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ConfigError(f"the dask executor needs the optional extra: {DASK_HINT}") from exc
+    address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    closers: list[Callable[[], None]] = []
+    if address:
+        try:
+            client = Client(address, timeout="20s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        closers.append(client.close)
+        workers = sum(client.nthreads().values())
+        if workers == 0:
+            client.close()
+            raise ConfigError(f"the Dask cluster at {address} has no workers")
+        threads = None  # machines unknown: each worker picks its share (see worker_threads_here)
+    else:
+        try:
+            cluster = LocalCluster(
+                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+        except Exception as exc:
+            raise ConfigError(f"cannot start a local Dask cluster: {exc}") from exc
+        closers.append(cluster.close)
+        try:
+            client = Client(cluster)
+        except Exception as exc:
+            cluster.close()
+            raise ConfigError(f"cannot connect to the local Dask cluster: {exc}") from exc
+        closers.append(client.close)
+        workers = jobs
+        threads = threads_per_job(jobs)
+    # pure=False: a file run again (after a failure) is a new task, never a cached result
+    return ManagedExecutor("dask", client.get_executor(pure=False), workers=workers, worker_threads=threads, closers=closers)
+
+
+def worker_threads_here() -> int | None:
+    """Inside a Dask worker: this machine's cores shared among the worker's task threads; else None."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
+    return threads_per_job(int(nthreads or 1))
