@@ -112,15 +112,23 @@ def run_command(
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
     save_tracks: Optional[Path] = typer.Option(None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Parallel workers: files of a folder at once, or keyframe-aligned segments of one video."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786); runs the jobs on that cluster."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
 ) -> None:
-    """Redact a video or photo: detect, track and cover faces and plates, copy audio, strip metadata."""
+    """Redact a video, photo or folder: detect, track and cover faces and plates, copy audio, strip metadata."""
     from redact.outputs import default_output
     from redact.photo import is_photo, redact_photo
     from redact.pipeline import redact_video
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    if cluster:
+        executor = "dask"
+    if input.is_dir():
+        _batch(input, output or input.with_name(input.name + ".redacted"), settings, jobs, executor, cluster, overwrite, report, quiet)
+        return
     if is_photo(input):
         output = output or default_output(input, input.suffix)
         photo = redact_photo(input, output, settings, overwrite=overwrite)
@@ -140,7 +148,14 @@ def run_command(
 
         recorder = Recorder(probe(input), settings.to_dict())
     try:
-        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder)
+        if jobs > 1 or executor == "dask":
+            if recorder is not None:
+                raise ConfigError("--save-tracks needs a single-pass run (--jobs 1)")
+            from redact.segments import redact_video_segments
+
+            result = redact_video_segments(input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite)
+        else:
+            result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder)
     finally:
         if progress is not None:
             progress.stop()
@@ -155,6 +170,63 @@ def run_command(
         )
     for warning in result.warnings:
         err.print(f"[yellow]note[/]: {warning}")
+
+
+def _batch(
+    input: Path,
+    output: Path,
+    settings: Settings,
+    jobs: int,
+    executor: Optional[str],
+    cluster: Optional[str],
+    overwrite: bool,
+    report: Optional[Path],
+    quiet: bool,
+) -> None:
+    from redact.batch import run_batch
+
+    def event(kind: str, path: object, detail: object) -> None:
+        if kind == "failed":
+            message = detail.get("error", detail) if isinstance(detail, dict) else detail
+            err.print(f"[red]failed[/]: {path}: {message}")
+        elif not quiet and kind in ("done", "skipped"):
+            err.print(f"{kind}: {path}")
+
+    summary = run_batch(input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite, on_event=event)
+    _write_report(report, summary.to_dict())
+    counts = summary.counts
+    line = ", ".join(f"{n} {k}" for k, n in counts.items())
+    if summary.failed:
+        raise RedactError(f"{len(summary.failed)} file(s) failed ({line}); see {output / 'redact-manifest.json'}")
+    if not quiet:
+        err.print(f"[green]done[/]: {line}; outputs in {output}")
+
+
+@app.command("batch")
+def batch_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="Folder of photos and videos (searched recursively)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (mirrors the input tree; holds redact-manifest.json)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed at once."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."),
+    cluster: Optional[str] = typer.Option(None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    quality: str = _opt("quality", "--quality", "-q"),
+    style: str = _opt("style", "--style"),
+    shape: str = _opt("shape", "--shape"),
+    audio: bool = _opt("audio", "--audio/--no-audio"),
+    device: str = _opt("device", "--device"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the batch summary as JSON."),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Redact a whole archive folder; a second run skips finished files and retries failed ones."""
+    values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
+    settings = _settings_from(ctx, config, values)
+    if not input.is_dir():
+        raise ConfigError(f"{input}: not a folder (use `redact {input}` for one file)")
+    _batch(input, output, settings, jobs, "dask" if cluster else executor, cluster, overwrite, report, quiet)
 
 
 @app.command("demo")

@@ -116,3 +116,23 @@ def test_verify_exit_status(tmp_path: Path) -> None:
     result = redact("verify", str(tmp_path / "demo.redacted.mp4"), "--targets", "faces")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clean" in result.stdout
+
+
+def test_folder_input_mirrors_tree_and_fails_loudly_on_a_bad_file(tmp_path: Path) -> None:
+    import cv2
+
+    from redact.demo import demo_face
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    write_clip(src / "a.mp4", frames=5)
+    cv2.imwrite(str(src / "sub" / "face.jpg"), demo_face())
+    (src / "sub" / "broken.mp4").write_bytes(b"garbage" * 100)
+    out = tmp_path / "out"
+    result = redact(str(src), "-o", str(out), "--targets", "faces")
+    assert result.returncode != 0
+    assert "failed: sub/broken.mp4" in result.stderr and "1 file(s) failed" in result.stderr
+    assert (out / "a.mp4").exists() and (out / "sub" / "face.jpg").exists()
+    assert not (out / "sub" / "broken.mp4").exists()
+    again = redact("batch", str(src), "-o", str(out), "--targets", "faces")
+    assert "skipped: a.mp4" in again.stderr and again.returncode != 0
