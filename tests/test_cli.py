@@ -34,7 +34,6 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     [
         (lambda d: d / "missing.mp4", "no such file"),
         (lambda d: (d / "text.mp4").write_text("hello\n" * 100) and d / "text.mp4", "not a video"),
-        (lambda d: d, "is a folder"),
     ],
 )
 def test_bad_input_one_line_nonzero(tmp_path: Path, make, expected: str) -> None:
