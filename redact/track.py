@@ -28,7 +28,7 @@ class Track:
     id: int
     kind: int
     box: np.ndarray  # current estimate, float x1 y1 x2 y2
-    velocity: np.ndarray  # per frame
+    velocity: np.ndarray  # centre motion per frame, as [vx, vy, vx, vy] so a shifted box stays valid
     last_box: np.ndarray  # where it was last detected
     last_frame: int
     score: float
@@ -183,7 +183,8 @@ class Tracker:
         if gap > 1:
             step.gaps.append(Gap(track.id, track.kind, track.score, track.last_frame, track.last_box.copy(), frame, box.copy()))
         if gap >= 1:
-            measured = (box - track.last_box) / gap
+            shift = ((box[:2] + box[2:]) - (track.last_box[:2] + track.last_box[2:])) / (2 * gap)
+            measured = np.tile(shift, 2).astype(np.float32)
             if not track.matched_once:
                 track.velocity = measured
                 step.first_motion.append(track)

@@ -111,3 +111,16 @@ def test_fast_face_seen_every_other_frame_is_covered_between(tmp_path: Path) -> 
     frames, _, _ = decode_frames(dst)
     shares = [covered_share(f, b) for f, b in zip(frames, truth)]
     assert min(shares) > 0.9, shares
+
+
+def test_prediction_of_a_shrinking_box_stays_valid() -> None:
+    """A face shrinking fast (zoom out) then lost: predicted boxes must never turn inside out."""
+    from redact.detections import Detections
+    from redact.track import Tracker
+
+    tracker = Tracker({0: 30})
+    for frame, size in enumerate([200, 120, 40]):
+        tracker.update(frame, Detections.from_boxes([[100, 100, 100 + size, 100 + size]]))
+    for frame in range(3, 30):
+        step = tracker.update(frame, None)
+        assert (step.current.boxes[:, 2] >= step.current.boxes[:, 0]).all()
