@@ -42,6 +42,7 @@ MODEL_REQUIREMENT = "rapidocr>=3.10,<4"
 DEFAULT_SIZE = 736
 #: the long side is capped so that panoramas and 8K stills stay bounded in time and memory
 MAX_LONG_SIDE = 2560
+MAX_TEXT_HEIGHT = 0.33  # share of the frame height; taller "text" is a car body, not a plate
 #: pixel probability that counts as text (DB binarisation threshold)
 PIXEL_THRESHOLD = 0.3
 #: how far a text region is grown (DB "unclip"); 2.0 covers the plate rim, not only the characters
@@ -214,6 +215,11 @@ class PlateDetector:
         if image.shape[0] < 8 or image.shape[1] < 8:
             return Detections.empty()
         boxes, scores = self.engine.boxes(image, box_threshold=self.threshold, max_aspect_tall=1.5)
+        if len(boxes):
+            # The text model also fires on whole car bodies seen from above (boxes of a third of
+            # the frame or more); a plate's line of text is never that tall in real footage.
+            keep = (boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0]
+            boxes, scores = boxes[keep], scores[keep]
         if len(boxes):
             # The detector hugs the characters; a plate's border and country strip lie beyond them.
             # Grow by a share of the text height (0.2 each side horizontally, 0.1 vertically): on the
