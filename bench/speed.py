@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--crf", type=int, default=20)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--memory", action="store_true", help="peak memory on a short and a 6x longer clip")
+    parser.add_argument("--segments", action="store_true", help="one video in one pass against --jobs 2 segments")
     parser.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "redact-bench")
     args = parser.parse_args()
     args.qualities = args.qualities.split(",")
@@ -156,6 +157,18 @@ def main() -> None:
             cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(args.out_dir / "m.mp4"), "--overwrite", "--quiet"]
             _, rss = timed(cmd)
             print(f"| {clip.name} | {frame_count(clip)} | {rss:.0f} MiB |")
+        return
+    if args.segments:
+        clip = (args.clip or [make_clip(args.source, 1080, args.seconds, args.out_dir, loops=3)])[0]
+        frames = frame_count(clip)
+        print(f"**{clip.name}** ({frames} frames)\n\n| run | fps | speed-up | peak memory |\n|---|---|---|---|")
+        base = None
+        for jobs in (1, 2):
+            cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(args.out_dir / "s.mp4"), "--overwrite",
+                   "--quiet", "--jobs", str(jobs), "--targets", args.targets]
+            wall, rss = timed(cmd)
+            base = base or wall
+            print(f"| --jobs {jobs} | {frames / wall:.2f} | {base / wall:.2f}x | {rss:.0f} MiB |")
         return
     clips = args.clip or [make_clip(args.source, int(h), args.seconds, args.out_dir) for h in args.heights.split(",")]
     for clip in clips:

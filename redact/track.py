@@ -79,6 +79,10 @@ def _centre_closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - dist, 0.0, 1.0)
 
 
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+
+
 def grown(box: np.ndarray, share: float) -> np.ndarray:
     w, h = box[2] - box[0], box[3] - box[1]
     return box + np.array([-w, -h, w, h], dtype=np.float32) * share
@@ -117,7 +121,11 @@ class Tracker:
         assigned: dict[int, int] = {}
         if tracks:
             tboxes = np.stack([t.box for t in tracks])
-            score = np.maximum(iou_matrix(tboxes, boxes), 0.5 * _centre_closeness(tboxes, boxes))
+            tsize = (tboxes[:, 2] - tboxes[:, 0]) + (tboxes[:, 3] - tboxes[:, 1])
+            dsize = (boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])
+            ratio = dsize[None, :] / np.maximum(tsize[:, None], 1e-6)
+            similar = (ratio >= 0.5) & (ratio <= 2.0)  # a face does not halve or double between detections
+            score = np.maximum(iou_matrix(tboxes, boxes), np.where(similar, 0.5 * _centre_closeness(tboxes, boxes), 0.0))
             same_kind = np.array([t.kind for t in tracks])[:, None] == dets.kinds[None, :]
             score = np.where(same_kind, score, 0.0)
             used_t: set[int] = set()
@@ -204,8 +212,13 @@ class Tracker:
         seen = set(assigned.values())
         predicted = [t for t in self.tracks if t.id not in seen]
         if predicted:
+            # Cover both where the motion says it went and where it was last seen: motion can stop
+            # or turn (a camera that stops zooming), and a box between is cheap next to a leak.
             boxes = np.stack(
-                [grown(t.box, min(MAX_GROWTH, GROWTH_PER_FRAME * (frame - t.last_frame))) for t in predicted]
+                [
+                    grown(_union(t.box, t.last_box), min(MAX_GROWTH, GROWTH_PER_FRAME * (frame - t.last_frame)))
+                    for t in predicted
+                ]
             )
             parts.append(
                 Detections(
