@@ -49,7 +49,7 @@ with av.open(src) as i, av.open(dst, "w", options={"fflags": "+bitexact"}) as o:
 
 def make_clip(source: Path, height: int, seconds: float, out_dir: Path, loops: int = 1) -> Path:
     """Scale a real clip to ``height`` (even width) and encode it with H.264 at high quality."""
-    path = out_dir / f"{source.stem}_{height}p_{loops}x.mp4"
+    path = out_dir / f"{source.stem}_{height}p_{seconds:g}s_{loops}x.mp4"
     if path.exists():
         return path
     with av.open(str(source)) as src, av.open(str(path), "w") as dst:
