@@ -15,7 +15,6 @@ machines are shared and noisy, so only side-by-side figures are comparable.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex

@@ -40,7 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from redact.detect import build_detectors  # noqa: E402
 from redact.detections import Detections  # noqa: E402
-from redact.pipeline import margins, redact_video  # noqa: E402
+from redact.pipeline import redact_video  # noqa: E402
+from redact.regions import margins  # noqa: E402
 from redact.regions import clip_box, grow, region_mask  # noqa: E402
 from redact.settings import Settings  # noqa: E402
 

@@ -21,7 +21,6 @@ from redact.detect import build_detectors
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, check_output
-from redact.regions import grow
 from redact.settings import Settings
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF"}
@@ -106,9 +105,7 @@ def redact_photo(
     bgr, original = load_photo(input_path)
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
     found = detect_photo(bgr, detectors)
-    from redact.pipeline import margins
-
-    styles.apply(bgr, grow(found, margins(settings)), settings.style, settings.shape)
+    styles.cover(bgr, found, settings)
     if out_format == "HEIF":
         _enable_heif()
     with atomic_output(output_path) as tmp:

@@ -18,7 +18,6 @@ from redact.errors import DetectionsFileError, InputError
 from redact.media.sink import VideoSink
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.outputs import atomic_output, check_output
-from redact.regions import grow
 from redact.scenecut import CutDetector
 from redact.settings import Settings
 from redact.track import Lookahead, Tracker
@@ -55,15 +54,6 @@ class RunReport:
         out = dict(self.__dict__)
         out["fps"] = round(self.fps, 2)
         return out
-
-
-def margins(settings: Settings) -> dict[int, float]:
-    return {
-        KIND_CODES["face"]: settings.face_margin,
-        KIND_CODES["plate"]: settings.plate_margin,
-        KIND_CODES["text"]: settings.plate_margin,
-        KIND_CODES["manual"]: 0.0,
-    }
 
 
 def track_video(
@@ -203,7 +193,6 @@ def redact_video(
         report.warnings.append(
             "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
         )
-    grow_by = margins(settings)
     with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path) as tmp:
         container_tags = dict(source.container.metadata)
         sink = VideoSink(
@@ -220,8 +209,7 @@ def redact_video(
 
         def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
             frame, audio, dets = job
-            if len(dets):
-                styles.apply(frame.image, grow(dets, grow_by), settings.style, settings.shape)
+            styles.cover(frame.image, dets, settings)
             sink.write_frame(frame.image, frame.pts)
             for packet in audio:
                 sink.write_audio(packet)

@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from redact.detections import KIND_CODES, Detections
+from redact.settings import Settings
 
 # Faces: CenterFace boxes run from brow to chin; hair sits above, so grow upwards more.
 _UP_BIAS = {KIND_CODES["face"]: 1.4}
+
+
+def margins(settings: Settings) -> dict[int, float]:
+    """Margin per kind code: faces grow to the whole head, plates and text to their border."""
+    return {
+        KIND_CODES["face"]: settings.face_margin,
+        KIND_CODES["plate"]: settings.plate_margin,
+        KIND_CODES["text"]: settings.plate_margin,
+        KIND_CODES["manual"]: 0.0,
+    }
 
 
 def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:

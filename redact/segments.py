@@ -168,8 +168,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
     from redact.batch import _default_detectors
     from redact.detect import DetectionStage, intervals
     from redact.executors import worker_threads_here
-    from redact.pipeline import RunReport, margins, track_video
-    from redact.regions import grow
+    from redact.pipeline import RunReport, track_video
     from redact.workers import Consumer
 
     started = time.perf_counter()
@@ -181,7 +180,6 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
     detectors = dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
     stage = DetectionStage(detectors, intervals(settings, list(detectors)))
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
-    grow_by = margins(settings)
     own: list[int] = []
     output = Path(job.output)
     with SegmentSource(info, seg) as source, atomic_output(output) as tmp:
@@ -189,8 +187,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
 
         def encode(item: tuple[Frame, Any]) -> None:
             frame, dets = item
-            if len(dets):
-                styles.apply(frame.image, grow(dets, grow_by), settings.style, settings.shape)
+            styles.cover(frame.image, dets, settings)
             # from 0, as a whole video would be: containers keep such timestamps exactly
             sink.write_frame(frame.image, frame.pts - seg.start)
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from redact.regions import clip_box, region_mask
+from redact.detections import Detections
+from redact.regions import clip_box, grow, margins, region_mask
+from redact.settings import Settings
 
 BLUR_GRID = 3
 PIXELATE_GRID = 5
@@ -63,4 +65,11 @@ def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str) -> np.nd
         mask = region_mask(box, span, shape)
         roi = image[y1:y2, x1:x2]
         roi[mask] = covered_patch(source, span, style)[mask]
+    return image
+
+
+def cover(image: np.ndarray, detections: Detections, settings: Settings) -> np.ndarray:
+    """Grow each box by its kind's margin and cover it in the settings' style and shape, in place."""
+    if len(detections):
+        apply(image, grow(detections, margins(settings)), settings.style, settings.shape)
     return image

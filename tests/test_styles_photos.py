@@ -35,7 +35,7 @@ def test_each_style_hides_the_face_from_the_detector(faces, style: str, shape: s
     image, _ = scene()
     found = faces.detect(image)
     assert len(found) >= 1 and found.scores.max() > 0.6
-    from redact.pipeline import margins
+    from redact.regions import margins
     from redact.regions import grow
 
     covered = styles.apply(image.copy(), grow(found, margins(Settings())), style, shape)
