@@ -15,19 +15,24 @@ from redact.settings import Settings
 TARGET_BACKENDS = {"faces": "centerface", "plates": "plates", "text": "text"}
 TARGET_KINDS = {"faces": "face", "plates": "plate", "text": "text"}
 
-#: how often each target's detector runs, per quality preset (1 = every frame).
+#: how often each target's full detector runs, per quality preset (1 = every frame).
 #: Frames in between are covered by the tracker (prediction, interpolation, backfill).
 SCHEDULE: dict[str, dict[str, int]] = {
-    "fast": {"faces": 3, "plates": 6, "text": 6},
-    "balanced": {"faces": 2, "plates": 4, "text": 4},
+    "fast": {"faces": 8, "plates": 24, "text": 24},
+    "balanced": {"faces": 6, "plates": 16, "text": 16},
     "thorough": {"faces": 1, "plates": 1, "text": 2},
 }
+#: between full passes, detectors that have a cheap coarse pass (faces: the overview pass,
+#: which finds close and medium faces) run it this often. Large faces move fastest across the
+#: frame and get the frequent look; small, distant ones move a few pixels and get the full
+#: pass every ``SCHEDULE`` frames. 0 = no coarse passes.
+COARSE_EVERY: dict[str, int] = {"fast": 4, "balanced": 2, "thorough": 0}
 
 
 def default_threads() -> int:
-    # decoding and encoding run beside detection; leave them a core on small machines
-    cores = os.cpu_count() or 2
-    return max(1, cores - 1) if cores <= 4 else cores - 2
+    # ORT threads never spin (see the detectors), so decoding and encoding take a core back
+    # whenever detection waits; beyond 4 threads these small networks gain little on a CPU
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def build_detectors(settings: Settings) -> dict[str, Detector]:
@@ -35,7 +40,7 @@ def build_detectors(settings: Settings) -> dict[str, Detector]:
     detectors: dict[str, Detector] = {}
     for target in settings.targets:
         options: dict[str, object] = {"threads": threads, "device": settings.device}
-        if target == "faces":
+        if target in ("faces", "plates"):
             options["quality"] = settings.quality
             if settings.face_threshold is not None:
                 options["threshold"] = settings.face_threshold
@@ -51,19 +56,43 @@ def intervals(settings: Settings, targets: list[str]) -> dict[str, int]:
     return {t: overrides.get(t) or preset.get(t, 1) for t in targets}
 
 
+def coarse_intervals(settings: Settings, targets: list[str]) -> dict[str, int]:
+    return {t: COARSE_EVERY[settings.quality] for t in targets if t == "faces"}
+
+
+def detection_stage(settings: Settings, detectors: Mapping[str, Detector]) -> "DetectionStage":
+    """The stage with the settings' schedule (preset, or --face-every/--plate-every)."""
+    targets = list(detectors)
+    return DetectionStage(detectors, intervals(settings, targets), coarse_intervals(settings, targets))
+
+
 class DetectionStage:
-    def __init__(self, detectors: Mapping[str, Detector], every: Mapping[str, int]) -> None:
+    """Runs each detector on its schedule: the full pass every ``every[target]`` frames (other
+    targets than the first half an interval later, so heavy frames do not pile up), and the
+    coarse pass (``detect_coarse``) every ``coarse[target]`` frames in between."""
+
+    def __init__(
+        self, detectors: Mapping[str, Detector], every: Mapping[str, int], coarse: Mapping[str, int] | None = None
+    ) -> None:
         self.detectors = dict(detectors)
         self.every = {t: every.get(t, 1) for t in self.detectors}
+        self.phase = {t: (0 if n == 0 else self.every[t] // 2) for n, t in enumerate(self.detectors)}
+        self.coarse = {
+            t: k
+            for t, k in (coarse or {}).items()
+            if t in self.detectors and 0 < k < self.every[t] and hasattr(self.detectors[t], "detect_coarse")
+        }
         self.calls = {t: 0 for t in self.detectors}
+        self.coarse_calls = {t: 0 for t in self.coarse}
 
     def run(self, index: int, image: np.ndarray, force: bool = False) -> Detections | None:
         """Detections for this frame, or None when no detector was due (force: a first frame or a cut)."""
-        due = [t for t, k in self.every.items() if force or index % k == 0]
-        if not due:
-            return None
         parts = []
-        for target in due:
-            parts.append(self.detectors[target].detect(image))
-            self.calls[target] += 1
-        return Detections.merge(parts)
+        for target, detector in self.detectors.items():
+            if force or index % self.every[target] == self.phase[target]:
+                parts.append(detector.detect(image))
+                self.calls[target] += 1
+            elif target in self.coarse and index % self.coarse[target] == 0:
+                parts.append(detector.detect_coarse(image))  # type: ignore[attr-defined]
+                self.coarse_calls[target] += 1
+        return Detections.merge(parts) if parts else None

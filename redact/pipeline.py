@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from redact import styles
-from redact.detect import TARGET_KINDS, DetectionStage, build_detectors, intervals
+from redact.detect import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
 from redact.errors import DetectionsFileError, InputError
@@ -187,8 +187,9 @@ def redact_video(
     stage = None
     if plan is None:
         detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-        stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+        stage = detection_stage(settings, detectors)
         report.settings["every"] = dict(stage.every)
+        report.settings["coarse_every"] = dict(stage.coarse)
     if info.other_streams:
         report.warnings.append(
             "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
@@ -249,9 +250,10 @@ def detect_video(
     started = time.perf_counter()
     info = probe(Path(input_path))
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-    stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+    stage = detection_stage(settings, detectors)
     report = RunReport(str(input_path), None, settings.to_dict(), info.to_dict())
     report.settings["every"] = dict(stage.every)
+    report.settings["coarse_every"] = dict(stage.coarse)
 
     def record(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
         if on_frame is not None:

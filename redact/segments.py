@@ -166,7 +166,7 @@ class SegmentJob:
 def run_segment(job: SegmentJob) -> dict[str, Any]:
     """Redact one segment in this process: decode its window, track, encode only its own frames."""
     from redact.batch import _default_detectors
-    from redact.detect import DetectionStage, intervals
+    from redact.detect import detection_stage
     from redact.executors import worker_threads_here
     from redact.pipeline import RunReport, track_video
     from redact.workers import Consumer
@@ -178,7 +178,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
     seg = job.segment
     info = dataclasses.replace(probe(Path(job.input)), frame_count=None)
     detectors = dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
-    stage = DetectionStage(detectors, intervals(settings, list(detectors)))
+    stage = detection_stage(settings, detectors)
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
     own: list[int] = []
     output = Path(job.output)

@@ -43,7 +43,9 @@ class Settings:
     # encoding
     codec: str = "libx264"
     crf: int = 20
-    preset: str = "fast"
+    # veryfast: ~2x the speed of "fast" at crf 20 for a few % more bytes; redacted copies are
+    # for publishing, the original stays the master
+    preset: str = "veryfast"
     audio: bool = True
     keep_metadata: bool = False
     # compute

@@ -113,6 +113,47 @@ def test_fast_face_seen_every_other_frame_is_covered_between(tmp_path: Path) -> 
     assert min(shares) > 0.9, shares
 
 
+def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path) -> None:
+    """The preset schedule: a full pass every 6th frame finds a small face and a fast large one,
+    the coarse passes between (every 2nd frame) find only the large one; both stay covered."""
+    from redact.detections import Detections
+
+    src, truth = moving_clip(tmp_path, frames=40, speed=6)
+    small = [250, 120, 262, 132]
+    template = checker(SIDE, SIDE).astype(int)
+
+    class TwoPassDetector:
+        kind = "face"
+
+        def __init__(self) -> None:
+            self.full: list[int] = []
+            self.coarse: list[int] = []
+
+        def frame_of(self, image: np.ndarray) -> int:  # which frame this is: where the square is
+            return int(np.argmin([np.abs(image[y1:y2, x1:x2].astype(int) - template).mean() for x1, y1, x2, y2 in truth]))
+
+        def detect(self, image: np.ndarray) -> Detections:
+            i = self.frame_of(image)
+            self.full.append(i)
+            return Detections.from_boxes(np.array([truth[i], small], np.float32))
+
+        def detect_coarse(self, image: np.ndarray) -> Detections:
+            i = self.frame_of(image)
+            self.coarse.append(i)
+            return Detections.from_boxes(np.array([truth[i]], np.float32))
+
+    detector = TwoPassDetector()
+    dst = tmp_path / "out.mp4"
+    settings = EXACT.replace(face_every=None, quality="balanced", hold=1.0, backfill=0.5)
+    redact_video(src, dst, settings, detectors={"faces": detector})
+    assert detector.full == list(range(0, 40, 6))
+    assert detector.coarse == [i for i in range(40) if i % 2 == 0 and i % 6]
+    frames, _, _ = decode_frames(dst)
+    assert min(covered_share(f, b) for f, b in zip(frames, truth)) > 0.95
+    x1, y1, x2, y2 = small
+    assert max(int(f[y1:y2, x1:x2].max()) for f in frames) < 40
+
+
 def test_prediction_of_a_shrinking_box_stays_valid() -> None:
     """A face shrinking fast (zoom out) then lost: predicted boxes must never turn inside out."""
     from redact.detections import Detections

@@ -193,10 +193,8 @@ class CenterFaceDetector:
     # -- the passes ------------------------------------------------------------------------
 
     def detect(self, image: np.ndarray) -> Detections:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError("CenterFaceDetector.detect expects an H x W x 3 uint8 BGR image")
-        h, w = image.shape[:2]
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # the network was trained on RGB
+        rgb = self._rgb(image)
+        h, w = rgb.shape[:2]
         long_side = max(h, w)
         p = self.preset
         boxes: list[np.ndarray] = []
@@ -219,8 +217,24 @@ class CenterFaceDetector:
                 b, s, _ = self._run(rgb[y0:y1, x0:x1], p.zoom)
                 boxes.append(b + np.array([x0, y0, x0, y0], np.float32))
                 scores.append(s)
+        return self._finish(np.concatenate(boxes), np.concatenate(scores), w, h)
 
-        all_boxes, all_scores = np.concatenate(boxes), np.concatenate(scores)
+    def detect_coarse(self, image: np.ndarray) -> Detections:
+        """The overview pass alone (long side at most ``OVERVIEW_SIDE``): close and medium faces,
+        at a fraction of the full pass's cost. Video runs it between full passes, because large
+        faces move fastest across the frame while small, distant ones barely move."""
+        rgb = self._rgb(image)
+        h, w = rgb.shape[:2]
+        b, s, _ = self._run(rgb, min(1.0, OVERVIEW_SIDE / max(h, w)))
+        return self._finish(b, s, w, h)
+
+    @staticmethod
+    def _rgb(image: np.ndarray) -> np.ndarray:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError("CenterFaceDetector.detect expects an H x W x 3 uint8 BGR image")
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # the network was trained on RGB
+
+    def _finish(self, all_boxes: np.ndarray, all_scores: np.ndarray, w: int, h: int) -> Detections:
         # Large faces are the identifiable ones and rarely false: give them a lower threshold.
         large = (all_boxes[:, 2] - all_boxes[:, 0]) >= LARGE_FACE
         keep = (all_scores > self.threshold) | large
