@@ -42,10 +42,9 @@ def build_detectors(settings: Settings) -> dict[str, Detector]:
         options: dict[str, object] = {"threads": threads, "device": settings.device}
         if target in ("faces", "plates"):
             options["quality"] = settings.quality
-            if settings.face_threshold is not None:
-                options["threshold"] = settings.face_threshold
-        elif target == "plates" and settings.plate_threshold is not None:
-            options["threshold"] = settings.plate_threshold
+        threshold = {"faces": settings.face_threshold, "plates": settings.plate_threshold}.get(target)
+        if threshold is not None:
+            options["threshold"] = threshold
         detectors[target] = create_detector(TARGET_BACKENDS[target], **options)
     return detectors
 

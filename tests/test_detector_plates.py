@@ -156,3 +156,12 @@ def test_real_dashcam_frame_plate_found(plate_detector):
                     found += 1
                     break
         assert found >= 1, f"no labelled plate covered in {entry['file']}"
+
+
+def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
+    from redact.detect import build_detectors
+    from redact.settings import Settings
+
+    found = build_detectors(Settings(quality="fast", face_threshold=0.3, plate_threshold=0.55))
+    assert found["plates"].threshold == 0.55 and found["faces"].threshold == 0.3
+    assert found["plates"].engine.size == 544
