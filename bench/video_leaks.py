@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import random
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -256,6 +257,26 @@ def run_tool(clip: Clip, det: CachedDetector, settings: Settings, res: Result, o
     res.seconds += report.seconds + (det.saved - saved)  # as if the detector had really run
 
 
+def run_deface(clip: Clip, command: str, res: Result) -> None:
+    """deface's CLI with its default detector settings, painting solid black so that exactly what it
+    covered can be read back from the output: a pixel counts as covered when it is near black (a face
+    that was already black in the clip counts as covered too, which can only favour deface)."""
+    out = clip.path.with_suffix(".deface.mp4")
+    t = time.perf_counter()
+    subprocess.run([command, str(clip.path), "-o", str(out), "--replacewith", "solid"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    res.seconds += time.perf_counter() - t
+    frames = 0
+    with av.open(str(out)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            grey = frame.to_ndarray(format="gray")
+            score_frame(res, clip, index, grey, grey < 24, "deface", None, 0)
+            frames += 1
+    if frames != len(clip.truth):  # a shifted frame would score the wrong truth
+        raise RuntimeError(f"deface wrote {frames} frames for {clip.name}, not {len(clip.truth)}")
+    res.frames += frames
+
+
 def patch_inverted_boxes() -> None:
     """Tracker predictions extrapolate box *size* velocity from jittery detections, so a predicted
     box can turn inside out (x2 < x1) and Detections raises. Reordering corners keeps the run alive
@@ -324,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backfill", type=float, default=None)
     p.add_argument("--per-frame", action="store_true", help="only the per-frame baseline (no tracker)")
     p.add_argument("--compare", action="store_true", help="per-frame, tool hold=0 and tracking side by side")
+    p.add_argument("--deface", default=None, help="also score deface's CLI (its defaults), e.g. /path/venv/bin/deface")
     p.add_argument("--out-dir", type=Path, default=Path("/tmp/redact_video_leaks"))
     p.add_argument("--patch-inverted-boxes", action="store_true",
                    help="work around the tracker predicting boxes with x2<x1 (crash) by reordering corners")
@@ -352,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(("tool hold=0", base.replace(face_every=1, hold=0.0, backfill=0.0)))
     if not args.per_frame or args.compare:
         configs.append(("tracking", base.replace(**changes)))
+    if args.deface:
+        configs.append(("deface", base))
     det = CachedDetector(build_detectors(base)["faces"])  # detector options do not depend on tracking flags
     rng = random.Random(args.seed)
     for set_name in [s for s in args.sets.split(",") if s]:
@@ -363,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
                               args.out_dir)
             for label, settings in configs:
                 dump = {"dump_dir": dump_dir, "dump_max": args.dump_leaks}
-                if label == "per-frame":
+                if label == "deface":
+                    run_deface(clip, args.deface, results[label])
+                elif label == "per-frame":
                     run_per_frame(clip, det, settings, results[label], **dump)
                 else:
                     run_tool(clip, det, settings, results[label], args.out_dir, label, **dump)
@@ -371,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {clip.name} done", file=sys.stderr, flush=True)
         for label, settings in configs:
             every = settings.face_every or "preset"
+            if label == "deface":
+                print(table(f"{set_name}, deface (defaults, painting solid)", results[label]) + "\n", flush=True)
+                continue
             desc = (f"{set_name}, {args.quality}, {label}" +
                     (" [inverted-box patch]" if args.patch_inverted_boxes and label != "per-frame" else "") +
                     ("" if label == "per-frame" else f" (face_every={every}, hold={settings.hold}s, "
