@@ -19,6 +19,9 @@ TARGETS = ("faces", "plates", "text")
 QUALITIES = ("fast", "balanced", "thorough")
 STYLES = ("blur", "pixelate", "fill")
 SHAPES = ("ellipse", "rect")
+#: bounds on what the look-ahead keeps in memory (60 frames of 4K are ~1.5 GB)
+MAX_EVERY = 60
+MAX_BACKFILL = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,16 @@ class Settings:
             value = getattr(self, name)
             if value is not None and not 0.0 < value < 1.0:
                 raise ConfigError(f"{name.replace('_', '-')} must be between 0 and 1, got {value}")
+        # the look-ahead holds max(every, backfill) decoded frames in memory: both are bounded
         for name in ("face_every", "plate_every"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name.replace('_', '-')} must be 1 or more, got {value}")
+            if value is not None and not 1 <= value <= MAX_EVERY:
+                raise ConfigError(f"{name.replace('_', '-')} must be 1 to {MAX_EVERY} frames, got {value}")
         for name in ("face_margin", "plate_margin", "hold", "backfill"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must not be negative")
+        if self.backfill > MAX_BACKFILL:
+            raise ConfigError(f"backfill must be at most {MAX_BACKFILL} seconds, got {self.backfill}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(f"crf must be 0..51, got {self.crf}")
         if self.threads is not None and self.threads < 1:
@@ -101,14 +107,14 @@ HELP: dict[str, str] = {
     "quality": "Detector preset: fast, balanced or thorough (more passes find smaller faces, at a cost in speed).",
     "face_threshold": "Face score threshold (lower covers more); default: the preset's.",
     "plate_threshold": "Plate score threshold (lower covers more); default: the detector's.",
-    "face_every": "Run the face detector every N frames, tracking in between; default: the preset's.",
-    "plate_every": "Run the plate detector every N frames, tracking in between; default: the preset's.",
+    "face_every": "Run the face detector every N frames (1-60), tracking in between; default: the preset's.",
+    "plate_every": "Run the plate detector every N frames (1-60), tracking in between; default: the preset's.",
     "style": "How regions are covered: blur (a smooth blend of a few colour samples), pixelate (a coarse mosaic) or fill (solid black). All keep too little to recognise anyone.",
     "shape": "Region shape: ellipse or rect.",
     "face_margin": "Grow face boxes by this share of their size on each side, to cover hair, ears and chin.",
     "plate_margin": "Grow plate boxes by this share of their size on each side.",
     "hold": "Seconds to keep covering a face or plate after the detector last saw it.",
-    "backfill": "Seconds to cover a face or plate before the detector first saw it.",
+    "backfill": "Seconds (at most 2) to cover a face or plate before the detector first saw it.",
     "scene_cut": "Scene-cut sensitivity (0-1 histogram distance); at a cut, tracks end so no box is dragged onto the next shot.",
     "codec": "Video encoder (libx264 by default).",
     "crf": "Encoder quality, 0-51 (lower is better quality and larger files).",

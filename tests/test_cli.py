@@ -59,6 +59,19 @@ def test_bad_option_value(tmp_path: Path) -> None:
     assert "unknown style" in one_error_line(result)
 
 
+@pytest.mark.parametrize(
+    "option,expected",
+    [(("--plate-every", "100000"), "plate-every must be 1 to 60"), (("--backfill", "30"), "backfill must be at most")],
+)
+def test_settings_that_would_hold_unbounded_frames_are_refused(tmp_path: Path, option, expected: str) -> None:
+    # the look-ahead keeps max(every, backfill) decoded frames: --plate-every 100000 once held 2.7 GB
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    result = redact(str(src), *option)
+    assert result.returncode == 2
+    assert expected in one_error_line(result)
+    assert not (tmp_path / "in.redacted.mp4").exists()
+
+
 def test_debug_shows_traceback(tmp_path: Path) -> None:
     result = redact(str(tmp_path / "missing.mp4"), env={"REDACT_DEBUG": "1"})
     assert result.returncode != 0
