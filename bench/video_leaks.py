@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from redact.detect import build_detectors  # noqa: E402
 from redact.detections import Detections  # noqa: E402
+from redact.media.source import to_bgr  # noqa: E402
 from redact.pipeline import redact_video  # noqa: E402
 from redact.regions import margins  # noqa: E402
 from redact.regions import clip_box, grow, region_mask  # noqa: E402
@@ -228,7 +229,7 @@ def run_per_frame(clip: Clip, det: CachedDetector, settings: Settings, res: Resu
     t = time.perf_counter()
     with av.open(str(clip.path)) as container:
         for index, frame in enumerate(container.decode(video=0)):
-            image = frame.to_ndarray(format="bgr24")  # decoded exactly as the tool's VideoSource does
+            image = to_bgr(frame)  # decoded exactly as the tool's VideoSource does
             dets = det.detect(image)
             mask = covered_mask(dets, grow_by, settings.shape, *image.shape[:2])
             score_frame(res, clip, index, image, mask, "per-frame", **dump)

@@ -35,7 +35,7 @@ import av
 from redact import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, probe, upright
+from redact.media.source import Frame, VideoInfo, VideoSource, _open, probe, to_bgr, upright
 from redact.outputs import atomic_output, check_output
 from redact.settings import Settings
 
@@ -144,7 +144,7 @@ class SegmentSource(VideoSource):
                         continue  # from before the window (a seek lands on the keyframe at or before it)
                     if seg.read_to is not None and frame.pts >= seg.read_to:
                         return
-                    image = upright(frame.to_ndarray(format="bgr24"), self.info.rotation)
+                    image = upright(to_bgr(frame), self.info.rotation)
                     yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame)
                     index += 1
         except av.error.FFmpegError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 from redact.errors import InputError, UnsupportedMediaError
@@ -128,6 +129,15 @@ def probe(path: Path) -> VideoInfo:
         )
 
 
+def to_bgr(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame's pixels as BGR. 8-bit 4:2:0 (nearly all camera and web video) goes through
+    OpenCV: several times faster than swscale, and the exact inverse of the encoder's conversion
+    (redact.media.sink), so pixels nobody covers come back unchanged instead of drifting by ~1."""
+    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    return frame.to_ndarray(format="bgr24")
+
+
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     """Turn a stored picture to its display orientation (rotation is counter-clockwise degrees)."""
     k = (rotation // 90) % 4
@@ -172,7 +182,7 @@ class VideoSource:
                     if last_pts is not None and pts <= last_pts:
                         pts = last_pts + 1  # the encoder needs strictly increasing times
                     last_pts = pts
-                    image = upright(frame.to_ndarray(format="bgr24"), info.rotation)
+                    image = upright(to_bgr(frame), info.rotation)
                     yield Frame(index=index, pts=pts, image=image, key=frame.key_frame)
                     index += 1
         except av.error.FFmpegError as exc:
