@@ -22,7 +22,10 @@ from redact.photo import detect_photo, is_photo, load_photo, photo_metadata
 from redact.settings import Settings
 
 #: container and stream tags that FFmpeg writes for structure and that identify no one
+#: (compared in lower case: Matroska writes DURATION on every stream)
 HARMLESS_TAGS = {"major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id", "language", "duration"}
+#: the muxing-app name a bitexact Matroska/WebM file must carry; a versioned one is still reported
+HARMLESS_VALUES = {("encoder", "Lavf")}
 MAX_SHEET_FRAMES = 16
 
 
@@ -51,17 +54,21 @@ class VerifyReport:
         return {**self.__dict__, "findings": [f.__dict__ for f in self.findings], "clean": self.clean}
 
 
+def _harmless(key: str, value: str) -> bool:
+    return key.lower() in HARMLESS_TAGS or (key.lower(), value) in HARMLESS_VALUES
+
+
 def video_metadata(path: Path) -> list[str]:
     found: list[str] = []
     with av.open(str(path)) as container:
         for key, value in container.metadata.items():
-            if key not in HARMLESS_TAGS:
+            if not _harmless(key, value):
                 found.append(f"container tag {key}={value!r}")
         for stream in container.streams:
             if stream.type not in ("video", "audio"):
                 found.append(f"extra {stream.type} stream #{stream.index}")
             for key, value in stream.metadata.items():
-                if key not in HARMLESS_TAGS:
+                if not _harmless(key, value):
                     found.append(f"stream #{stream.index} tag {key}={value!r}")
     return found
 

@@ -13,6 +13,7 @@ from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 from redact.errors import InputError, OutputError
 from redact.pipeline import redact_video
+from redact.verify import video_metadata
 
 BOX = [40, 30, 88, 78]  # x1 y1 x2 y2
 
@@ -153,6 +154,18 @@ def test_metadata_and_extra_streams_dropped(tmp_path: Path) -> None:
     for needle in (b"48.8577", b"iPhone", b"Apple", b"GPS", b"Lavf", b"2026-01-02"):
         assert needle not in raw
     assert any("data" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("fmt,ext", [("mp4", "mp4"), ("matroska", "mkv"), ("mov", "mov")])
+def test_own_output_passes_the_metadata_check(tmp_path: Path, fmt: str, ext: str) -> None:
+    # Matroska writes DURATION tags and a muxing-app name by itself: verify must not call the
+    # tool's own clean output dirty, and must still see what the source carried
+    src = write_clip(tmp_path / f"in.{ext}", frames=3, fmt=fmt, audio=True,
+                     tags={"title": "secret", "location": "+48.85+002.35/"})
+    assert video_metadata(src), "the source's tags must be reported"
+    dst = tmp_path / f"out.{ext}"
+    run(src, dst)
+    assert video_metadata(dst) == []
 
 
 def test_keep_metadata_keeps_tags(tmp_path: Path) -> None:
