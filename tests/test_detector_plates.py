@@ -165,3 +165,30 @@ def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
     found = build_detectors(Settings(quality="fast", face_threshold=0.3, plate_threshold=0.55))
     assert found["plates"].threshold == 0.55 and found["faces"].threshold == 0.3
     assert found["plates"].engine.size == 544
+
+
+@needs_model
+def test_plates_in_a_4k_frame_found_as_in_720p(plate_detector):
+    # 3x3 real 720p dashcam frames make one 3840x2160 frame in which every plate keeps its
+    # pixel size. A fixed 736 px input shrank it 3x and covered 11 of these 23 plates.
+    root = _evaldata() / "plates_dashcam"
+    labels_path = root / "labels.json"
+    if not labels_path.is_file():
+        pytest.skip(f"shared evaluation data not found at {root}")
+    images = [im for im in json.loads(labels_path.read_text())["images"] if im["boxes"]][:18]
+    found = total = 0
+    for group in (images[:9], images[9:]):
+        frame = np.zeros((2160, 3840, 3), np.uint8)
+        boxes = []
+        for k, entry in enumerate(group):
+            y0, x0 = (k // 3) * 720, (k % 3) * 1280
+            frame[y0 : y0 + 720, x0 : x0 + 1280] = cv2.imread(str(root / entry["file"]))
+            boxes += [(x + x0, y + y0, w, h) for x, y, w, h in entry["boxes"]]
+        dets = plate_detector.detect(frame).boxes
+        for x, y, w, h in boxes:
+            total += 1
+            found += any(
+                max(0.0, min(x + w, x2) - max(x, x1)) * max(0.0, min(y + h, y2) - max(y, y1)) >= 0.5 * w * h
+                for x1, y1, x2, y2 in dets
+            )
+    assert found >= 0.8 * total, f"{found} of {total} plates covered"

@@ -44,6 +44,7 @@ DEFAULT_SIZE = 736
 SIZES = {"fast": 544, "balanced": DEFAULT_SIZE, "thorough": DEFAULT_SIZE}
 #: the long side is capped so that panoramas and 8K stills stay bounded in time and memory
 MAX_LONG_SIDE = 2560
+REFERENCE_SHORT_SIDE = 1080  # larger frames are scaled to no less than this size's share
 MAX_TEXT_HEIGHT = 0.33  # share of the frame height; taller "text" is a car body, not a plate
 #: pixel probability that counts as text (DB binarisation threshold)
 PIXEL_THRESHOLD = 0.3
@@ -131,7 +132,9 @@ class TextDetEngine:
         self.input_name = inputs[0].name
 
     def _input_size(self, h: int, w: int) -> tuple[int, int]:
-        r = self.size / min(h, w)
+        # frames above 1080p keep at least the share of their size that 1080p gets, so a plate
+        # of a given pixel size is found in 4K as in 1080p (a fixed size shrank 4K 3x)
+        r = max(self.size / min(h, w), min(1.0, self.size / REFERENCE_SHORT_SIDE))
         r = min(r, MAX_LONG_SIDE / max(h, w))
         nh = max(32, int(round(h * r / 32)) * 32)
         nw = max(32, int(round(w * r / 32)) * 32)
