@@ -168,7 +168,7 @@ def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
 
 
 @needs_model
-def test_plates_in_a_4k_frame_found_as_in_720p(plate_detector):
+def test_plates_in_a_4k_frame_are_found(plate_detector):
     # 3x3 real 720p dashcam frames make one 3840x2160 frame in which every plate keeps its
     # pixel size. A fixed 736 px input shrank it 3x and covered 11 of these 23 plates.
     root = _evaldata() / "plates_dashcam"

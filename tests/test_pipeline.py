@@ -48,7 +48,7 @@ def test_pixels_inside_changed_outside_kept(tmp_path: Path) -> None:
         assert np.abs(a[outside].astype(int) - b[outside]).mean() < 2.5
 
 
-def test_uncovered_pixels_survive_decode_and_encode_exactly(tmp_path: Path) -> None:
+def test_uncovered_pixels_come_back_unchanged_on_a_lossless_encode(tmp_path: Path) -> None:
     # lossless encode (crf 0) and nothing detected: the stored Y/U/V samples must come back as
     # they were; a decode conversion that is not the encoder's inverse changed 61% of them by 1-2
     src = write_clip(tmp_path / "in.mp4", frames=3, images=[with_checker()])
