@@ -132,13 +132,26 @@ def test_text_target_reports_text_kind():
     assert len(dets) >= 1 and set(dets.kind_names()) == {"text"}
 
 
-@needs_model
-def test_real_dashcam_frame_plate_found(plate_detector):
+def _dashcam() -> tuple[Path, list[dict]]:
+    """The shared dashcam set's folder and labelled images; skips the test when it is absent."""
     root = _evaldata() / "plates_dashcam"
     labels_path = root / "labels.json"
     if not labels_path.is_file():
         pytest.skip(f"shared evaluation data not found at {root}")
-    images = json.loads(labels_path.read_text())["images"]
+    return root, json.loads(labels_path.read_text())["images"]
+
+
+def _half_covered(x: float, y: float, w: float, h: float, boxes) -> bool:
+    """A labelled plate (x, y, w, h) with at least half its area under one detected box."""
+    return any(
+        max(0.0, min(x + w, x2) - max(x, x1)) * max(0.0, min(y + h, y2) - max(y, y1)) >= 0.5 * w * h
+        for x1, y1, x2, y2 in boxes
+    )
+
+
+@needs_model
+def test_real_dashcam_frame_plate_found(plate_detector):
+    root, images = _dashcam()
     # a day frame and a night frame, each with a labelled plate
     chosen = [im for im in images if im["boxes"] and "day" in im["file"]][:1]
     chosen += [im for im in images if im["boxes"] and "night" in im["file"]][:1]
@@ -146,15 +159,8 @@ def test_real_dashcam_frame_plate_found(plate_detector):
     for entry in chosen:
         img = cv2.imread(str(root / entry["file"]))
         assert img is not None
-        dets = plate_detector.detect(img)
-        found = 0
-        for x, y, w, h in entry["boxes"]:
-            for x1, y1, x2, y2 in dets.boxes:
-                iw = max(0.0, min(x + w, x2) - max(x, x1))
-                ih = max(0.0, min(y + h, y2) - max(y, y1))
-                if iw * ih >= 0.5 * w * h:
-                    found += 1
-                    break
+        boxes = plate_detector.detect(img).boxes
+        found = sum(_half_covered(x, y, w, h, boxes) for x, y, w, h in entry["boxes"])
         assert found >= 1, f"no labelled plate covered in {entry['file']}"
 
 
@@ -171,11 +177,8 @@ def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
 def test_plates_in_a_4k_frame_are_found(plate_detector):
     # 3x3 real 720p dashcam frames make one 3840x2160 frame in which every plate keeps its
     # pixel size. A fixed 736 px input shrank it 3x and covered 11 of these 23 plates.
-    root = _evaldata() / "plates_dashcam"
-    labels_path = root / "labels.json"
-    if not labels_path.is_file():
-        pytest.skip(f"shared evaluation data not found at {root}")
-    images = [im for im in json.loads(labels_path.read_text())["images"] if im["boxes"]][:18]
+    root, images = _dashcam()
+    images = [im for im in images if im["boxes"]][:18]
     found = total = 0
     for group in (images[:9], images[9:]):
         frame = np.zeros((2160, 3840, 3), np.uint8)
@@ -184,11 +187,7 @@ def test_plates_in_a_4k_frame_are_found(plate_detector):
             y0, x0 = (k // 3) * 720, (k % 3) * 1280
             frame[y0 : y0 + 720, x0 : x0 + 1280] = cv2.imread(str(root / entry["file"]))
             boxes += [(x + x0, y + y0, w, h) for x, y, w, h in entry["boxes"]]
-        dets = plate_detector.detect(frame).boxes
-        for x, y, w, h in boxes:
-            total += 1
-            found += any(
-                max(0.0, min(x + w, x2) - max(x, x1)) * max(0.0, min(y + h, y2) - max(y, y1)) >= 0.5 * w * h
-                for x1, y1, x2, y2 in dets
-            )
+        detected = plate_detector.detect(frame).boxes
+        total += len(boxes)
+        found += sum(_half_covered(x, y, w, h, detected) for x, y, w, h in boxes)
     assert found >= 0.8 * total, f"{found} of {total} plates covered"
