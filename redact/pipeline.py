@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import av
 import numpy as np
@@ -16,6 +17,7 @@ from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
 from redact.errors import DetectionsFileError, InputError
 from redact.media.sink import VideoSink
+from redact.motion import CameraMotion
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.outputs import atomic_output, check_output
 from redact.scenecut import CutDetector
@@ -25,6 +27,11 @@ from redact.workers import Consumer, Producer
 
 if TYPE_CHECKING:
     from redact.tracks_file import Plan
+
+_DONE = object()
+
+#: the stages whose time a report lists (seconds of work in each, summed over its thread)
+STAGES = ("decode", "detect", "track", "cover", "encode")
 
 #: called with (frames done, frames expected or None)
 ProgressCallback = Callable[[int, int | None], None]
@@ -45,6 +52,25 @@ class RunReport:
     detector_calls: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        """Adds the time of the block to ``stage``; each stage is timed in one thread only."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[stage] += time.perf_counter() - started
+
+    def timed_items(self, items: Iterable[Any], stage: str = "decode") -> Iterator[Any]:
+        iterator = iter(items)
+        while True:
+            with self.timing(stage):
+                item = next(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item
 
     @property
     def fps(self) -> float:
@@ -53,6 +79,7 @@ class RunReport:
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["fps"] = round(self.fps, 2)
+        out["stage_seconds"] = {k: round(v, 3) for k, v in self.stage_seconds.items()}
         return out
 
 
@@ -75,7 +102,8 @@ def track_video(
     tracker = Tracker(hold)
     lookahead = Lookahead(max(round(settings.backfill * fps), max(every.values(), default=1)))
     cuts = CutDetector(settings.scene_cut)
-    decoder = Producer("redact-decode", source.items, maxsize=8)
+    camera = CameraMotion()
+    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
     seen_tracks: set[tuple[int, int]] = set()
     pending_audio: list[av.Packet] = []
     last_entry: tuple[Frame, list[av.Packet]] | None = None  # audio before the first frame waits for it
@@ -95,18 +123,23 @@ def track_video(
                 (last_entry[1] if last_entry is not None else pending_audio).append(item)
                 continue
             frame: Frame = item
-            cut = cuts.update(frame.image)
-            if cut:
-                tracker.reset()
-            found = stage.run(frame.index, frame.image, force=cut or frame.index == 0)
+            with report.timing("detect"):
+                cut = cuts.update(frame.image)
+                found = stage.run(frame.index, frame.image, force=cut or frame.index == 0)
             if found is not None:
                 for kind, n in zip(*np.unique(found.kinds, return_counts=True)):
                     report.detections[KINDS[kind]] = report.detections.get(KINDS[kind], 0) + int(n)
-            step = tracker.update(frame.index, found)
             # audio read after this frame (until the next one) is written right after it
             last_entry = (frame, pending_audio)
             pending_audio = []
-            emit(lookahead.push(frame.index, last_entry, step, cut=cut))
+            with report.timing("track"):
+                moved = camera.update(frame.image)
+                if cut:
+                    tracker.reset()
+                    moved = None  # a new shot: no motion carries over
+                step = tracker.update(frame.index, found, moved)
+                finished = lookahead.push(frame.index, last_entry, step, cut=cut, camera=moved)
+            emit(finished)
             frames += 1
             if on_progress is not None:
                 on_progress(frames, info.frame_count)
@@ -134,7 +167,7 @@ def replay_video(
 ) -> None:
     """Cover exactly what a reviewed detections file says, frame by frame; no detector runs."""
     info = source.info
-    decoder = Producer("redact-decode", source.items, maxsize=8)
+    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
     pending: list[av.Packet] = []
     held: tuple[Frame, list[av.Packet], Detections] | None = None  # audio after a frame joins it
     frames = 0
@@ -210,10 +243,12 @@ def redact_video(
 
         def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
             frame, audio, dets = job
-            styles.cover(frame.image, dets, settings)
-            sink.write_frame(frame.image, frame.pts)
-            for packet in audio:
-                sink.write_audio(packet)
+            with report.timing("cover"):
+                styles.cover(frame.image, dets, settings)
+            with report.timing("encode"):
+                sink.write_frame(frame.image, frame.pts)
+                for packet in audio:
+                    sink.write_audio(packet)
 
         encoder = Consumer("redact-encode", encode, maxsize=8)
 

@@ -6,230 +6,306 @@ the frames before it (backfill, done by :class:`Lookahead`); a track that the
 detector loses keeps being covered where its motion says it went, growing with
 the uncertainty, for ``hold`` frames; when it is found again the frames in
 between get the interpolated box as well.
+
+Every step works on arrays of all tracks at once, and association only scores
+pairs that are near each other (:func:`near_pairs`), so the cost of a frame grows
+with the number of faces, not with its square: a crowd of 600 costs 60 times a
+crowd of 10.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from redact.detections import Detections
+from redact.detections import KINDS, Detections
+from redact.motion import identity, warp_boxes
 
 GROWTH_PER_FRAME = 0.03  # share of the box size added per side for each frame of guessing
 MAX_GROWTH = 0.5
-VELOCITY_DAMPING = 0.92
-SECOND_CHANCE_SIZES = 1.5  # leftover detections may link to a track up to this many box sizes away per frame  # per predicted frame: a lost face is more likely to stop than to fly off
+VELOCITY_DAMPING = 0.92  # per predicted frame: a lost face is more likely to stop than to fly off
+# Leftover detections may link to a lost track up to this many box sizes away per frame since
+# it was last seen, and never more than MAX_LINK_SIZES: further than that, in a crowd, the
+# nearest lost track is another person, and a wrong link smears a box across the crowd.
+SECOND_CHANCE_SIZES = 1.5
+MAX_LINK_SIZES = 9.0
 
 
 @dataclass
-class Track:
-    id: int
-    kind: int
-    box: np.ndarray  # current estimate, float x1 y1 x2 y2
-    velocity: np.ndarray  # centre motion per frame, as [vx, vy, vx, vy] so a shifted box stays valid
-    last_box: np.ndarray  # where it was last detected
-    last_frame: int
-    score: float
-    birth_frame: int = 0
-    birth_box: np.ndarray | None = None
-    matched_once: bool = False
+class BoxBatch:
+    """Rows of boxes with their track's id, kind and score; the base of the step records below."""
+
+    ids: np.ndarray
+    kinds: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray  # N x 4 float32
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass
-class Gap:
-    track_id: int
-    kind: int
-    score: float
-    start_frame: int  # last detection before the gap
-    start_box: np.ndarray
-    end_frame: int  # the detection that ended it
-    end_box: np.ndarray
+class Backfill(BoxBatch):
+    """Cover these tracks in the buffered frames before ``frames``, moving back along ``velocity``."""
+
+    frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+
+
+@dataclass
+class Gaps(BoxBatch):
+    """Tracks found again after a miss: ``boxes`` at ``start_frames``, ``end_boxes`` at ``end_frame``."""
+
+    start_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    end_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    end_frame: int = 0
 
 
 @dataclass
 class TrackStep:
     current: Detections  # boxes for this frame: detected and predicted
-    new_tracks: list[Track] = field(default_factory=list)
-    gaps: list[Gap] = field(default_factory=list)
-    # tracks whose motion just became known: their backfill can follow that motion back in time
-    first_motion: list[Track] = field(default_factory=list)
+    backfills: list[Backfill] = field(default_factory=list)
+    gaps: Gaps | None = None
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+def box_sizes(boxes: np.ndarray) -> np.ndarray:
+    """Mean of width and height: the scale that distances and growth are measured in."""
+    return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
+
+
+def centres(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
+def grown(boxes: np.ndarray, share: np.ndarray | float) -> np.ndarray:
+    """Boxes (N x 4) grown by ``share`` of their size on every side."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    share = np.broadcast_to(np.asarray(share, dtype=np.float32), w.shape)
+    return (boxes + np.stack([-w, -h, w, h], axis=1) * share[:, None]).astype(np.float32)
+
+
+def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of row i of ``a`` with row i of ``b``."""
+    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
+    x2, y2 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+    return inter / np.maximum(area_a + area_b - inter, 1e-6)
 
 
-def _centre_closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 at the same centre, 0 at a distance of one box size; lets small fast boxes match without overlap."""
-    ca = (a[:, None, :2] + a[:, None, 2:]) / 2
-    cb = (b[None, :, :2] + b[None, :, 2:]) / 2
-    size = np.maximum((a[:, None, 2] - a[:, None, 0]) + (a[:, None, 3] - a[:, None, 1]), 2.0) / 2
-    dist = np.linalg.norm(ca - cb, axis=2) / size
-    return np.clip(1.0 - dist, 0.0, 1.0)
+def near_pairs(a_xy: np.ndarray, reach: np.ndarray, b_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (i, j) with point b_j within ``reach[i]`` of a_i along both axes.
+
+    Sorting b by x and cutting one window per a keeps the work proportional to the
+    number of points plus the pairs found, not to len(a) x len(b)."""
+    if not len(a_xy) or not len(b_xy):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(b_xy[:, 0], kind="stable")
+    bx = b_xy[order, 0]
+    lo = np.searchsorted(bx, a_xy[:, 0] - reach, side="left")
+    hi = np.searchsorted(bx, a_xy[:, 0] + reach, side="right")
+    counts = hi - lo
+    rows = np.repeat(np.arange(len(a_xy)), counts)
+    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    cols = order[np.repeat(lo, counts) + offsets]
+    close = np.abs(a_xy[rows, 1] - b_xy[cols, 1]) <= reach[rows]
+    return rows[close], cols[close]
 
 
-def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+def greedy_match(rows: np.ndarray, cols: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs taken best score first, each row and column at most once (the greedy assignment).
+
+    Each round takes every pair that is the best left for both its row and its column; those
+    are exactly the pairs a one-by-one greedy pass would take next, so rounds are few."""
+    order = np.argsort(-score, kind="stable")
+    rows, cols = rows[order], cols[order]
+    taken_rows, taken_cols = [], []
+    while len(rows):
+        _, first_of_row = np.unique(rows, return_index=True)
+        _, first_of_col = np.unique(cols, return_index=True)
+        best = np.zeros(len(rows), dtype=np.int8)
+        best[first_of_row] += 1
+        best[first_of_col] += 1
+        take = best == 2
+        taken_rows.append(rows[take])
+        taken_cols.append(cols[take])
+        free = ~np.isin(rows, rows[take]) & ~np.isin(cols, cols[take])
+        rows, cols = rows[free], cols[free]
+    if not taken_rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(taken_rows), np.concatenate(taken_cols)
 
 
-def grown(box: np.ndarray, share: float) -> np.ndarray:
-    w, h = box[2] - box[0], box[3] - box[1]
-    return box + np.array([-w, -h, w, h], dtype=np.float32) * share
+@dataclass
+class TrackTable:
+    """Every live track as one row of parallel arrays."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # current estimate
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # centre motion per frame, [vx, vy, vx, vy]
+    last_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # where last detected
+    last_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    birth_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    birth_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    moving: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # matched at least once
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def select(self, keep: np.ndarray) -> "TrackTable":
+        return TrackTable(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
+
+    def extend(self, other: "TrackTable") -> "TrackTable":
+        return TrackTable(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)})
 
 
 class Tracker:
     def __init__(self, hold_frames: dict[int, int], min_match: float = 0.2) -> None:
         self.hold_frames = hold_frames  # per kind code
+        self._hold = np.array([hold_frames.get(k, 0) for k in range(len(KINDS))], dtype=np.int64)
         self.min_match = min_match
-        self.tracks: list[Track] = []
+        self.tracks = TrackTable()
         self._next_id = 1
 
     def reset(self) -> None:
         """A scene cut: nothing carries over to the next shot."""
-        self.tracks = []
+        self.tracks = TrackTable()
 
-    def update(self, frame: int, detections: Detections | None) -> TrackStep:
-        """Advance to ``frame``; ``detections`` is None when no detector ran on it."""
-        for t in self.tracks:
-            if t.last_frame < frame:
-                t.box = t.box + t.velocity
-                t.velocity = t.velocity * VELOCITY_DAMPING
+    def update(self, frame: int, detections: Detections | None, camera: np.ndarray | None = None) -> TrackStep:
+        """Advance to ``frame``; ``detections`` is None when no detector ran on it; ``camera`` is the
+        transform from the previous frame's pixels to this one's (see :mod:`redact.motion`)."""
+        t = self.tracks
+        if camera is not None and len(t):
+            # the camera moved every track; velocity is what each face did on top of that
+            t.boxes[:] = warp_boxes(camera, t.boxes)
+            t.last_boxes[:] = warp_boxes(camera, t.last_boxes)
+        behind = t.last_frames < frame
+        t.boxes[behind] += t.velocity[behind]
+        t.velocity[behind] *= VELOCITY_DAMPING
         step = TrackStep(Detections.empty())
-        matched_track_ids: dict[int, int] = {}  # detection index -> track id
+        det_ids = np.zeros(0, np.int64)
         if detections is not None and len(detections):
-            matched_track_ids = self._associate(frame, detections, step)
-        self.tracks = [
-            t for t in self.tracks if frame - t.last_frame <= self.hold_frames.get(t.kind, 0)
-        ]
-        step.current = self._current(frame, detections, matched_track_ids)
+            det_ids = self._associate(frame, detections, step)
+        t = self.tracks
+        self.tracks = t.select(frame - t.last_frames <= self._hold[t.kinds])
+        step.current = self._current(frame, detections, det_ids)
         return step
 
-    def _associate(self, frame: int, dets: Detections, step: TrackStep) -> dict[int, int]:
-        boxes = dets.boxes
-        tracks = self.tracks
-        assigned: dict[int, int] = {}
-        if tracks:
-            tboxes = np.stack([t.box for t in tracks])
-            tsize = (tboxes[:, 2] - tboxes[:, 0]) + (tboxes[:, 3] - tboxes[:, 1])
-            dsize = (boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])
-            ratio = dsize[None, :] / np.maximum(tsize[:, None], 1e-6)
-            similar = (ratio >= 0.5) & (ratio <= 2.0)  # a face does not halve or double between detections
-            score = np.maximum(iou_matrix(tboxes, boxes), np.where(similar, 0.5 * _centre_closeness(tboxes, boxes), 0.0))
-            same_kind = np.array([t.kind for t in tracks])[:, None] == dets.kinds[None, :]
-            score = np.where(same_kind, score, 0.0)
-            used_t: set[int] = set()
-            for flat in np.argsort(-score, axis=None):
-                ti, di = divmod(int(flat), len(boxes))
-                if score[ti, di] < self.min_match:
-                    break
-                if ti in used_t or di in assigned:
-                    continue
-                used_t.add(ti)
-                assigned[di] = tracks[ti].id
-                self._matched(tracks[ti], frame, boxes[di], float(dets.scores[di]), step)
-            self._second_chance(frame, dets, tracks, used_t, assigned, step)
-        for di in range(len(boxes)):
-            if di in assigned:
-                continue
-            track = Track(
-                id=self._next_id,
-                kind=int(dets.kinds[di]),
-                box=boxes[di].copy(),
-                velocity=np.zeros(4, dtype=np.float32),
-                last_box=boxes[di].copy(),
-                last_frame=frame,
-                score=float(dets.scores[di]),
-                birth_frame=frame,
-                birth_box=boxes[di].copy(),
-            )
-            self._next_id += 1
-            self.tracks.append(track)
-            step.new_tracks.append(track)
-            assigned[di] = track.id
-        return assigned
+    def _associate(self, frame: int, dets: Detections, step: TrackStep) -> np.ndarray:
+        """Match detections to tracks (overlap first, then distance), open tracks for the rest;
+        returns each detection's track id."""
+        t = self.tracks
+        det_ids = np.full(len(dets), -1, dtype=np.int64)
+        ti, di = self._overlap_pairs(dets)
+        used = np.zeros(len(t), bool)
+        used[ti] = True
+        free_dets = np.ones(len(dets), bool)
+        free_dets[di] = False
+        ti2, di2 = self._distance_pairs(frame, dets, ~used, free_dets)
+        ti, di = np.concatenate([ti, ti2]), np.concatenate([di, di2])
+        det_ids[di] = t.ids[ti]
+        self._matched(frame, ti, dets.boxes[di], dets.scores[di], step)
+        det_ids[det_ids < 0] = self._open(frame, dets[det_ids < 0], step)
+        return det_ids
 
-    def _second_chance(
-        self, frame: int, dets: Detections, tracks: list[Track], used_t: set[int], assigned: dict[int, int], step: TrackStep
-    ) -> None:
+    def _overlap_pairs(self, dets: Detections) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs that overlap, or whose centres are within a box size at a similar size."""
+        t = self.tracks
+        reach = np.maximum(box_sizes(t.boxes), 1.0) * 1.5
+        ti, di = near_pairs(centres(t.boxes), reach, centres(dets.boxes))
+        tb, db = t.boxes[ti], dets.boxes[di]
+        tsize, dsize = np.maximum(box_sizes(tb), 1.0), box_sizes(db)
+        similar = (dsize >= 0.5 * tsize) & (dsize <= 2.0 * tsize)  # a face does not halve or double between detections
+        closeness = np.clip(1.0 - np.linalg.norm(centres(tb) - centres(db), axis=1) / tsize, 0.0, 1.0)
+        score = np.maximum(pair_iou(tb, db), np.where(similar, 0.5 * closeness, 0.0))
+        ok = (score >= self.min_match) & (t.kinds[ti] == dets.kinds[di])
+        return greedy_match(ti[ok], di[ok], score[ok])
+
+    def _distance_pairs(
+        self, frame: int, dets: Detections, free_tracks: np.ndarray, free_dets: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Link leftovers too far apart to overlap: a fast face seen every k frames moves more than
         its own size between detections. Linking lets the frames between get interpolated boxes;
         a wrong link between two faces only covers more."""
-        for di in np.argsort(-dets.scores):
-            di = int(di)
-            if di in assigned:
-                continue
-            box = dets.boxes[di]
-            best, best_dist = None, np.inf
-            for ti, t in enumerate(tracks):
-                if ti in used_t or t.kind != int(dets.kinds[di]):
-                    continue
-                size = max(float((t.last_box[2] - t.last_box[0]) + (t.last_box[3] - t.last_box[1])) / 2, 2.0)
-                new_size = float((box[2] - box[0]) + (box[3] - box[1])) / 2
-                if not 0.5 <= new_size / size <= 2.0:
-                    continue
-                dist = float(np.linalg.norm((box[:2] + box[2:]) / 2 - (t.box[:2] + t.box[2:]) / 2)) / size
-                if dist < SECOND_CHANCE_SIZES * (frame - t.last_frame) and dist < best_dist:
-                    best, best_dist = ti, dist
-            if best is not None:
-                used_t.add(best)
-                assigned[di] = tracks[best].id
-                self._matched(tracks[best], frame, box, float(dets.scores[di]), step)
+        t = self.tracks
+        tracks, det_rows = np.flatnonzero(free_tracks), np.flatnonzero(free_dets)
+        if not len(tracks) or not len(det_rows):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        size = np.maximum(box_sizes(t.last_boxes[tracks]), 2.0)
+        sizes_away = np.minimum(SECOND_CHANCE_SIZES * (frame - t.last_frames[tracks]), MAX_LINK_SIZES)
+        ti, di = near_pairs(centres(t.boxes[tracks]), size * sizes_away, centres(dets.boxes[det_rows]))
+        dist = np.linalg.norm(centres(t.boxes[tracks[ti]]) - centres(dets.boxes[det_rows[di]]), axis=1) / size[ti]
+        ratio = box_sizes(dets.boxes[det_rows[di]]) / size[ti]
+        ok = (dist < sizes_away[ti]) & (ratio >= 0.5) & (ratio <= 2.0)
+        ok &= t.kinds[tracks[ti]] == dets.kinds[det_rows[di]]
+        ti, di = greedy_match(ti[ok], di[ok], -dist[ok])
+        return tracks[ti], det_rows[di]
 
-    def _matched(self, track: Track, frame: int, box: np.ndarray, score: float, step: TrackStep) -> None:
-        gap = frame - track.last_frame
-        if gap > 1:
-            step.gaps.append(Gap(track.id, track.kind, track.score, track.last_frame, track.last_box.copy(), frame, box.copy()))
-        if gap >= 1:
-            shift = ((box[:2] + box[2:]) - (track.last_box[:2] + track.last_box[2:])) / (2 * gap)
-            measured = np.tile(shift, 2).astype(np.float32)
-            if not track.matched_once:
-                track.velocity = measured
-                step.first_motion.append(track)
-            else:
-                track.velocity = 0.5 * track.velocity + 0.5 * measured
-            track.matched_once = True
-        track.box = box.copy()
-        track.last_box = box.copy()
-        track.last_frame = frame
-        track.score = score
+    def _matched(self, frame: int, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, step: TrackStep) -> None:
+        t = self.tracks
+        gap = frame - t.last_frames[rows]
+        missed = gap > 1
+        if missed.any():
+            r = rows[missed]
+            # both ends in this frame's pixels: the look-ahead moves them back with the camera
+            step.gaps = Gaps(t.ids[r], t.kinds[r], t.scores[r], t.last_boxes[r].copy(), t.last_frames[r],
+                             boxes[missed].copy(), frame)
+        moved = gap >= 1
+        r, g = rows[moved], gap[moved]
+        shift = (centres(boxes[moved]) - centres(t.last_boxes[r])) / g[:, None]
+        measured = np.tile(shift, 2).astype(np.float32)
+        first = ~t.moving[r]
+        t.velocity[r] = np.where(first[:, None], measured, 0.5 * t.velocity[r] + 0.5 * measured)
+        t.moving[r] = True
+        f = r[first]
+        if len(f):  # their motion just became known: the backfill can follow it back in time
+            step.backfills.append(
+                Backfill(t.ids[f], t.kinds[f], t.scores[f], t.birth_boxes[f].copy(), t.birth_frames[f], t.velocity[f].copy())
+            )
+        t.boxes[rows] = boxes
+        t.last_boxes[rows] = boxes
+        t.last_frames[rows] = frame
+        t.scores[rows] = scores
 
-    def _current(self, frame: int, dets: Detections | None, assigned: dict[int, int]) -> Detections:
+    def _open(self, frame: int, dets: Detections, step: TrackStep) -> np.ndarray:
+        n = len(dets)
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        frames = np.full(n, frame, dtype=np.int64)
+        new = TrackTable(ids, dets.kinds.copy(), dets.scores.copy(), dets.boxes.copy(), np.zeros((n, 4), np.float32),
+                         dets.boxes.copy(), frames, frames.copy(), dets.boxes.copy(), np.zeros(n, bool))
+        self.tracks = self.tracks.extend(new)
+        step.backfills.insert(0, Backfill(ids, new.kinds, new.scores, new.boxes.copy(), frames, new.velocity))
+        return ids
+
+    def _current(self, frame: int, dets: Detections | None, det_ids: np.ndarray) -> Detections:
         parts: list[Detections] = []
         if dets is not None and len(dets):
-            ids = np.array([assigned[i] for i in range(len(dets))], dtype=np.int64)
-            parts.append(dets.with_track_ids(ids, np.zeros(len(dets), dtype=bool)))
-        seen = set(assigned.values())
-        predicted = [t for t in self.tracks if t.id not in seen]
-        if predicted:
+            parts.append(dets.with_track_ids(det_ids, np.zeros(len(dets), dtype=bool)))
+        t = self.tracks
+        p = t.select(t.last_frames < frame)
+        if len(p):
             # Cover both where the motion says it went and where it was last seen: motion can stop
             # or turn (a camera that stops zooming), and a box between is cheap next to a leak.
-            boxes = np.stack(
-                [
-                    grown(_union(t.box, t.last_box), min(MAX_GROWTH, GROWTH_PER_FRAME * (frame - t.last_frame)))
-                    for t in predicted
-                ]
-            )
-            parts.append(
-                Detections(
-                    boxes,
-                    [t.score for t in predicted],
-                    [t.kind for t in predicted],
-                    [t.id for t in predicted],
-                    np.ones(len(predicted), dtype=bool),
-                )
-            )
+            union = np.concatenate([np.minimum(p.boxes[:, :2], p.last_boxes[:, :2]),
+                                    np.maximum(p.boxes[:, 2:], p.last_boxes[:, 2:])], axis=1)
+            growth = np.minimum(MAX_GROWTH, GROWTH_PER_FRAME * (frame - p.last_frames))
+            parts.append(Detections(grown(union, growth), p.scores, p.kinds, p.ids, np.ones(len(p), dtype=bool)))
         return Detections.merge(parts)
+
+
+@dataclass
+class _Entry:
+    frame: int
+    payload: Any
+    parts: list[Detections]
+    to_newest: np.ndarray  # transform from this frame's pixels to the newest frame's
 
 
 class Lookahead:
@@ -241,19 +317,22 @@ class Lookahead:
 
     def __init__(self, frames: int) -> None:
         self.size = frames
-        self.entries: list[list[Any]] = []  # [frame index, payload, [Detections parts]]
+        self.entries: deque[_Entry] = deque()
         self.cut_at = -1  # frame index of the last scene cut: backfill stops there
 
-    def push(self, frame: int, payload: Any, step: TrackStep, cut: bool = False) -> list[tuple[Any, Detections]]:
+    def push(
+        self, frame: int, payload: Any, step: TrackStep, cut: bool = False, camera: np.ndarray | None = None
+    ) -> list[tuple[Any, Detections]]:
         if cut:
             self.cut_at = frame
-        self.entries.append([frame, payload, [step.current]])
-        for track in step.new_tracks:
-            self._backfill(frame, track)
-        for gap in step.gaps:
-            self._fill_gap(gap)
-        for track in step.first_motion:
-            self._backfill(track.birth_frame, track, track.velocity)
+        if camera is not None:
+            for entry in self.entries:
+                entry.to_newest = camera @ entry.to_newest
+        self.entries.append(_Entry(frame, payload, [step.current], identity()))
+        for batch in step.backfills:
+            self._backfill(batch)
+        if step.gaps is not None:
+            self._fill_gaps(step.gaps)
         out = []
         while len(self.entries) > self.size:
             out.append(self._pop())
@@ -266,37 +345,40 @@ class Lookahead:
         return out
 
     def _pop(self) -> tuple[Any, Detections]:
-        _, payload, parts = self.entries.pop(0)
-        return payload, Detections.merge(parts)
+        entry = self.entries.popleft()
+        return entry.payload, Detections.merge(entry.parts)
 
-    def _entry(self, frame: int) -> list[Any] | None:
-        if not self.entries:
-            return None
-        pos = frame - self.entries[0][0]
-        if 0 <= pos < len(self.entries) and self.entries[pos][0] == frame:
-            return self.entries[pos]
-        return None
+    def _backfill(self, batch: Backfill) -> None:
+        """Cover the batch's tracks in the buffered frames before each one's anchor frame: where it was
+        first seen, or (once its motion is known) where that motion puts it, carried back with the
+        camera; the box grows the further back it goes."""
+        anchors = {e.frame: e.to_newest for e in self.entries}
+        for anchor in np.unique(batch.frames).tolist():
+            if anchor not in anchors:
+                continue  # it left the buffer, and every frame before it has too
+            of_anchor = np.flatnonzero(batch.frames == anchor)
+            for entry in self.entries:
+                back = anchor - entry.frame
+                if entry.frame < self.cut_at or not 1 <= back <= self.size:
+                    continue
+                rows = of_anchor
+                boxes = batch.boxes[rows] - batch.velocity[rows] * back
+                boxes = warp_boxes(np.linalg.inv(entry.to_newest) @ anchors[anchor], boxes)
+                boxes = grown(boxes, min(MAX_GROWTH, GROWTH_PER_FRAME * back))
+                entry.parts.append(
+                    Detections(boxes, batch.scores[rows], batch.kinds[rows], batch.ids[rows], np.ones(len(rows), bool))
+                )
 
-    def _add(self, frame: int, track_id: int, kind: int, score: float, box: np.ndarray) -> None:
-        entry = self._entry(frame)
-        if entry is not None:
-            entry[2].append(Detections(box[None], [score], [kind], [track_id], [True]))
-
-    def _backfill(self, frame: int, track: Track, velocity: np.ndarray | None = None) -> None:
-        """Cover the track in the buffered frames before ``frame``: where it was first seen, or
-        (once its motion is known) where that motion puts it; the box grows the further back it goes."""
-        start = track.birth_box if track.birth_box is not None else track.box
-        for back in range(1, self.size + 1):
-            earlier = frame - back
-            if earlier < self.cut_at or self._entry(earlier) is None:
-                break
-            box = start if velocity is None else start - velocity * back
-            box = grown(box, min(MAX_GROWTH, GROWTH_PER_FRAME * back))
-            self._add(earlier, track.id, track.kind, track.score, box)
-
-    def _fill_gap(self, gap: Gap) -> None:
-        span = gap.end_frame - gap.start_frame
-        for f in range(gap.start_frame + 1, gap.end_frame):
-            a = (f - gap.start_frame) / span
-            box = (1 - a) * gap.start_box + a * gap.end_box
-            self._add(f, gap.track_id, gap.kind, gap.score, box.astype(np.float32))
+    def _fill_gaps(self, gaps: Gaps) -> None:
+        """Interpolate between the two ends (both in the newest frame's pixels), carried back to
+        each frame of the gap with the camera."""
+        for entry in self.entries:
+            f = entry.frame
+            rows = np.flatnonzero((gaps.start_frames < f) & (f < gaps.end_frame))
+            if not len(rows):
+                continue
+            a = ((f - gaps.start_frames[rows]) / (gaps.end_frame - gaps.start_frames[rows])).astype(np.float32)[:, None]
+            boxes = warp_boxes(np.linalg.inv(entry.to_newest), (1 - a) * gaps.boxes[rows] + a * gaps.end_boxes[rows])
+            entry.parts.append(
+                Detections(boxes, gaps.scores[rows], gaps.kinds[rows], gaps.ids[rows], np.ones(len(rows), bool))
+            )
