@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from redact.detections import KIND_CODES, Detections
@@ -9,6 +10,10 @@ from redact.settings import Settings
 
 # Faces: CenterFace boxes run from brow to chin; hair sits above, so grow upwards more.
 _UP_BIAS = {KIND_CODES["face"]: 1.4}
+#: Faces also grow by this many pixels per side: a detector's box is off by a few pixels
+#: whatever the face's size, so small faces need a larger share than the margin alone, while a
+#: large face's margin stays a share of it (a crowd's regions stay the size of its faces).
+FACE_MARGIN_PX = 4.0
 
 
 def margins(settings: Settings) -> dict[int, float]:
@@ -21,15 +26,25 @@ def margins(settings: Settings) -> dict[int, float]:
     }
 
 
+def _per_kind(table: dict[int, float], kinds: np.ndarray, default: float) -> np.ndarray:
+    lookup = np.full(len(KIND_CODES), default, dtype=np.float32)
+    for code, value in table.items():
+        lookup[code] = value
+    return lookup[kinds]
+
+
 def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:
-    """Boxes grown by ``margin`` x size on each side (per kind code), unclipped, float x1 y1 x2 y2."""
+    """Boxes grown by ``margin`` x size on each side (per kind code; faces also by
+    ``FACE_MARGIN_PX``), unclipped, float x1 y1 x2 y2."""
     boxes = detections.boxes.astype(np.float32, copy=True)
     if not len(boxes):
         return boxes
     w = boxes[:, 2] - boxes[:, 0]
     h = boxes[:, 3] - boxes[:, 1]
-    m = np.array([margins.get(int(k), 0.0) for k in detections.kinds], dtype=np.float32)
-    up = np.array([_UP_BIAS.get(int(k), 1.0) for k in detections.kinds], dtype=np.float32)
+    m = _per_kind(margins, detections.kinds, 0.0)
+    faces = (detections.kinds == KIND_CODES["face"]) & (m > 0)
+    m = np.where(faces, m + FACE_MARGIN_PX / np.maximum((w + h) / 2, 1.0), m)
+    up = _per_kind(_UP_BIAS, detections.kinds, 1.0)
     boxes[:, 0] -= m * w
     boxes[:, 2] += m * w
     boxes[:, 1] -= m * h * up
@@ -39,23 +54,53 @@ def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:
 
 def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
     """Integer pixel span covering the box, clipped to the frame; end is exclusive, so the last row/column is reachable."""
-    x1 = max(0, int(np.floor(box[0])))
-    y1 = max(0, int(np.floor(box[1])))
-    x2 = min(width, int(np.ceil(box[2])))
-    y2 = min(height, int(np.ceil(box[3])))
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return x1, y1, x2, y2
+    spans, valid = clip_spans(np.asarray(box, dtype=np.float32).reshape(1, 4), width, height)
+    return tuple(int(v) for v in spans[0]) if valid[0] else None  # type: ignore[return-value]
 
 
-def region_mask(box: np.ndarray, span: tuple[int, int, int, int], shape: str) -> np.ndarray:
-    """Boolean mask over ``span`` of the pixels inside the region (an ellipse inscribed in the unclipped box)."""
-    x1, y1, x2, y2 = span
+def clip_spans(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer pixel spans (N x 4, end exclusive) covering the boxes, clipped to the frame, and
+    which of them are not empty."""
+    spans = np.empty((len(boxes), 4), dtype=np.int64)
+    spans[:, :2] = np.maximum(np.floor(boxes[:, :2]), 0)
+    spans[:, 2] = np.minimum(np.ceil(boxes[:, 2]), width)
+    spans[:, 3] = np.minimum(np.ceil(boxes[:, 3]), height)
+    return spans, (spans[:, 2] > spans[:, 0]) & (spans[:, 3] > spans[:, 1])
+
+
+#: fixed-point bits for OpenCV's drawing: ellipses are placed to 1/16 px
+_SHIFT = 4
+
+
+def label_map(boxes: np.ndarray, shape: str, height: int, width: int) -> np.ndarray:
+    """One int32 map of the frame: the index of the region that covers each pixel, -1 where none does.
+
+    A region is the ellipse inscribed in its (grown, unclipped) box, or the box itself for
+    ``rect``; a pixel is inside when its centre is, with half a pixel of slack so edges are not
+    left out. Larger regions are drawn first, so where neighbours overlap the smaller, tighter
+    region (usually a face seen directly) shows on top."""
+    labels = np.full((height, width), -1, dtype=np.int32)
+    spans, valid = clip_spans(boxes, width, height)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    order = np.flatnonzero(valid)[np.argsort(-areas[valid], kind="stable")]
     if shape == "rect":
-        return np.ones((y2 - y1, x2 - x1), dtype=bool)
-    cx, cy = (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
-    rx, ry = max((box[2] - box[0]) / 2.0, 0.5), max((box[3] - box[1]) / 2.0, 0.5)
-    # pixel centres; a pixel is covered if its centre is inside, plus half a pixel of slack so edges are not left out
-    ys = (np.arange(y1, y2, dtype=np.float32) + 0.5 - cy) / (ry + 0.5)
-    xs = (np.arange(x1, x2, dtype=np.float32) + 0.5 - cx) / (rx + 0.5)
-    return (xs[None, :] ** 2 + ys[:, None] ** 2) <= 1.0
+        for k, (x1, y1, x2, y2) in zip(order.tolist(), spans[order].tolist()):
+            labels[y1:y2, x1:x2] = k
+        return labels
+    one = 1 << _SHIFT
+    b = boxes[order].astype(np.float64)
+    # OpenCV puts pixel i's centre at i; ours is at i + 0.5. Drawing happens in each span's own
+    # view, so the ellipse is clipped exactly as the box is.
+    cx = np.round(((b[:, 0] + b[:, 2]) / 2 - 0.5 - spans[order, 0]) * one).astype(np.int64)
+    cy = np.round(((b[:, 1] + b[:, 3]) / 2 - 0.5 - spans[order, 1]) * one).astype(np.int64)
+    ax = np.round((np.maximum((b[:, 2] - b[:, 0]) / 2, 0.5) + 0.5) * one).astype(np.int64)
+    ay = np.round((np.maximum((b[:, 3] - b[:, 1]) / 2, 0.5) + 0.5) * one).astype(np.int64)
+    rows = zip(order.tolist(), spans[order].tolist(), cx.tolist(), cy.tolist(), ax.tolist(), ay.tolist())
+    for k, (x1, y1, x2, y2), x, y, a, c in rows:
+        cv2.ellipse(labels[y1:y2, x1:x2], (x, y), (a, c), 0, 0, 360, k, -1, cv2.LINE_8, _SHIFT)
+    return labels
+
+
+def covered_mask(boxes: np.ndarray, shape: str, height: int, width: int) -> np.ndarray:
+    """Exactly the pixels that covering these (grown) boxes paints."""
+    return label_map(boxes, shape, height, width) >= 0
