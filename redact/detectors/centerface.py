@@ -193,7 +193,11 @@ class CenterFaceDetector:
         blob[0, :, :nh, :nw] = img.transpose(2, 0, 1)
         heat, size, offset, _landmarks = self.session.run(None, {self.input_name: blob})
         heat = heat[0, 0]
-        rows, cols = np.nonzero(heat > self.threshold * LARGE_FACE_RELIEF)
+        # one box per face: only cells that are the peak of their 3 x 3 neighbourhood (the
+        # network's own decoding). Every cell above the threshold gave each face several
+        # shifted boxes, which unioned into regions far larger than the face.
+        peaks = heat >= cv2.dilate(heat, np.ones((3, 3), np.uint8))
+        rows, cols = np.nonzero((heat > self.threshold * LARGE_FACE_RELIEF) & peaks)
         if len(rows) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), heat
         bh = np.exp(size[0, 0, rows, cols]) * STRIDE
