@@ -11,7 +11,8 @@ Per run (detector x option set) it prints one markdown table row set:
 * recall by size bucket (box width, px): a labelled box counts as covered when at least half
   of its area lies under the union of the detections (how redaction works: any cover counts);
 * false detections per image: detections touching no labelled or ignore box;
-* share of non-labelled pixels redacted (cost of over-covering), with raw detector boxes;
+* share of non-labelled pixels redacted (cost of over-covering), with raw detector boxes, or with
+  ``--painted`` the regions a run really paints (grown ellipses), for this tool and deface alike;
 * ms per image (mean), and ms per 720p / 1080p frame (best of ``--frame-repeats`` runs on the
   set's first image stretched to that size; a crowd image opens every zoom tile, a sparse one few).
 
@@ -38,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from redact.detections import Detections  # noqa: E402
 from redact.detectors import create_detector  # noqa: E402
+from redact.regions import covered_mask, grow, margins  # noqa: E402
+from redact.settings import Settings  # noqa: E402
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
 TARGET_KIND = {"faces": "face", "plates": "plate"}
@@ -100,7 +103,25 @@ def overlaps_any(box: np.ndarray, others: np.ndarray) -> bool:
     return bool(((iw > 0) & (ih > 0)).any())
 
 
-def evaluate(detector, labels_path: Path, kind: str, limit: int | None) -> dict[str, Any]:
+PAINT = Settings()
+
+
+def painted_mask(detector, dets: Detections, h: int, w: int) -> np.ndarray:
+    """The pixels a run would cover: this tool's grown ellipses (default margins), or deface's
+    (its default --mask-scale 1.3, ellipse)."""
+    if isinstance(detector, DefaceDetector):
+        boxes = grown_boxes(dets.boxes, 0.15)  # 1.3x the box, about its centre
+    else:
+        boxes = grow(dets, margins(PAINT))
+    return covered_mask(boxes, "ellipse", h, w)
+
+
+def grown_boxes(boxes: np.ndarray, share: float) -> np.ndarray:
+    wh = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    return boxes + wh * np.array([-share, -share, share, share], dtype=np.float32)
+
+
+def evaluate(detector, labels_path: Path, kind: str, limit: int | None, painted: bool = False) -> dict[str, Any]:
     data = json.loads(labels_path.read_text())
     images = data["images"][:limit] if limit else data["images"]
     hits = {name: [0, 0] for *_, name in BUCKETS}
@@ -117,7 +138,7 @@ def evaluate(detector, labels_path: Path, kind: str, limit: int | None) -> dict[
         times.append(time.perf_counter() - t0)
         det_boxes = dets.of_kind(kind).boxes.astype(np.float64)
         labelled, ignore = to_xyxy(entry.get("boxes", [])), to_xyxy(entry.get("ignore", []))
-        mask = rasterize(det_boxes, h, w)
+        mask = painted_mask(detector, dets.of_kind(kind), h, w) if painted else rasterize(det_boxes, h, w)
         for box in labelled:
             width = box[2] - box[0]
             name = next(n for lo, hi, n in BUCKETS if lo <= width < hi)
@@ -197,9 +218,15 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra detector option")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     parser.add_argument("--frame-repeats", type=int, default=3, help="timed runs per 720p/1080p frame (0: skip)")
+    parser.add_argument("--painted", action="store_true",
+                        help="score the regions a run paints (grown ellipses; deface: its 1.3x ellipses), not raw boxes")
     parser.add_argument("--mosaic", default=None, metavar="COLSxROWS",
                         help="tile each set into large frames first (9x5: 4K-like frames of 416 px crowd photos)")
+    parser.add_argument("--face-margin", type=float, default=None, help="with --painted: another face margin")
     args = parser.parse_args()
+    if args.face_margin is not None:
+        global PAINT
+        PAINT = Settings(face_margin=args.face_margin)
     if args.mosaic:
         cols, rows = (int(v) for v in args.mosaic.lower().split("x"))
         tmp = Path(tempfile.mkdtemp(prefix="redact-mosaic-"))
@@ -232,7 +259,7 @@ def main() -> None:
                 detector = make_detector(name, options)
                 if detector.kind != kind:
                     raise SystemExit(f"detector {name} finds {detector.kind!r}, not {kind!r}")
-                r = evaluate(detector, labels_path, kind, args.limit)
+                r = evaluate(detector, labels_path, kind, args.limit, args.painted)
                 hits = r["hits"]
                 total = [sum(v[i] for v in hits.values()) for i in (0, 1)]
                 big = [sum(v[i] for k, v in hits.items() if k in ("16-32", "32-64", "64+")) for i in (0, 1)]

@@ -2,7 +2,8 @@
 
 Usage (from the repo root, in the project's venv):
 
-    python bench/speed.py                              # 720p and 1080p 30 s clips made from ../shared/media
+    python bench/speed.py                              # a 1080p street clip and a 1080p crowd clip
+    python bench/speed.py --heights 720,1080           # the street clip at other sizes too
     python bench/speed.py --clip my.mp4                # any real clip instead
     python bench/speed.py --deface /path/to/deface     # deface's CLI (pip install deface in its own venv)
     python bench/speed.py --memory                     # peak memory on a short and a 6x longer clip
@@ -15,6 +16,7 @@ machines are shared and noisy, so only side-by-side figures are comparable.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
@@ -27,12 +29,15 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 from redact.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "media" / "car-detection.mp4"
+DEFAULT_CROWD = ROOT.parent / "shared" / "evaldata" / "faces_crowd_orig"
+STAGES = ("decode", "detect", "track", "cover", "encode")
 
 TRANSCODE = r"""
 import sys, av
@@ -76,6 +81,45 @@ def make_clip(source: Path, height: int, seconds: float, out_dir: Path, loops: i
     return path
 
 
+def densest_photo(set_dir: Path) -> tuple[Path, int]:
+    labels = json.loads((set_dir / "labels.json").read_text())["images"]
+    best = max(labels, key=lambda item: len(item["boxes"]))
+    return set_dir / best["file"], len(best["boxes"])
+
+
+def make_crowd_clip(set_dir: Path, height: int, seconds: float, out_dir: Path) -> Path:
+    """A slow pan and push-in over a 2x2 mosaic of the set's densest photo (mirrored copies, so no
+    tile repeats exactly): several hundred real faces in view in every frame, as at a protest."""
+    photo, faces = densest_photo(set_dir)
+    path = out_dir / f"crowd_{photo.stem}_{height}p_{seconds:g}s.mp4"
+    if path.exists():
+        return path
+    img = cv2.imread(str(photo))
+    flipped = img[:, ::-1]
+    mosaic = np.vstack([np.hstack([img, flipped]), np.hstack([flipped, img])])
+    mh, mw = mosaic.shape[:2]
+    width = round(height * 16 / 9 / 2) * 2
+    fill = max(width / mw, height / mh)
+    rate = Fraction(25)
+    frames = int(seconds * rate)
+    with av.open(str(path), "w") as dst:
+        out = dst.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "fast"})
+        out.width, out.height, out.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            a = i / max(frames - 1, 1)
+            s = fill * (1.35 + 0.15 * a)  # about 600 faces in view; push in slowly while panning across
+            cx = width / (2 * s) + a * (mw - width / s)
+            cy = mh / 2 + 0.1 * (a - 0.5) * (mh - height / s)
+            m = np.array([[s, 0, width / 2 - s * cx], [0, s, height / 2 - s * cy]])
+            image = cv2.warpAffine(mosaic, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            new = av.VideoFrame.from_ndarray(image, format="bgr24")
+            new.pts, new.time_base = i, 1 / rate
+            dst.mux(out.encode(new))
+        dst.mux(out.encode(None))
+    print(f"crowd clip: {photo.name} ({faces} labelled faces) as a 2x2 mosaic, {frames} frames", file=sys.stderr)
+    return path
+
+
 def frame_count(path: Path) -> int:
     with av.open(str(path)) as c:
         return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
@@ -98,20 +142,29 @@ def bench_clip(clip: Path, args: argparse.Namespace, out_dir: Path) -> list[dict
     frames = frame_count(clip)
     rows: list[dict] = []
 
-    def run(name: str, cmd: list[str]) -> None:
+    def run(name: str, cmd: list[str], report: Path | None = None) -> None:
         # best of --repeat: the run least disturbed by other processes on a shared machine
-        wall, rss = min(timed(cmd) for _ in range(args.repeat))
-        rows.append({"name": name, "fps": frames / wall, "seconds": wall, "rss": rss})
-        print(f"  {name:<28} {frames / wall:7.2f} fps  {wall:7.1f} s  {rss:6.0f} MiB", file=sys.stderr)
+        best = None
+        for _ in range(args.repeat):
+            wall, rss = timed(cmd)
+            if best is None or wall < best[0]:
+                stages = json.loads(report.read_text()).get("stage_seconds", {}) if report else {}
+                best = (wall, rss, stages)
+        wall, rss, stages = best
+        rows.append({"name": name, "fps": frames / wall, "seconds": wall, "rss": rss, "stages": stages})
+        per_stage = "  ".join(f"{k} {1000 * stages[k] / frames:.0f}" for k in STAGES if k in stages)
+        print(f"  {name:<28} {frames / wall:7.2f} fps  {wall:7.1f} s  {rss:6.0f} MiB  {per_stage}", file=sys.stderr)
 
     out = out_dir / "out.mp4"
     run("plain transcode (floor)", [sys.executable, "-c", TRANSCODE, str(clip), str(out), str(args.crf), args.preset])
     if args.deface:
         run("deface (defaults)", [*shlex.split(args.deface), str(clip), "-o", str(out_dir / "deface.mp4")])
     for quality in args.qualities:
+        report = out_dir / "report.json"
         cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(out), "--overwrite", "--quiet",
-               "--quality", quality, "--targets", args.targets, "--crf", str(args.crf), "--preset", args.preset]
-        run(f"redact --quality {quality}", cmd)
+               "--quality", quality, "--targets", args.targets, "--crf", str(args.crf), "--preset", args.preset,
+               "--report", str(report)]
+        run(f"redact --quality {quality}", cmd, report)
     return rows
 
 
@@ -124,12 +177,17 @@ def table(clip: Path, rows: list[dict]) -> str:
     lines = [
         f"**{clip.name}** ({size}, {frame_count(clip)} frames)",
         "",
-        "| run | fps | share of plain transcode | times deface | peak memory |",
-        "|---|---|---|---|---|",
+        "| run | fps | share of plain transcode | times deface | peak memory | ms per frame: "
+        + ", ".join(STAGES) + " |",
+        "|---|---|---|---|---|---|",
     ]
+    frames = frame_count(clip)
     for r in rows:
         vs_deface = f"{r['fps'] / deface['fps']:.1f}x" if deface else "-"
-        lines.append(f"| {r['name']} | {r['fps']:.1f} | {100 * r['fps'] / floor['fps']:.0f}% | {vs_deface} | {r['rss']:.0f} MiB |")
+        stages = " / ".join(f"{1000 * r['stages'][k] / frames:.0f}" if k in r["stages"] else "-" for k in STAGES) \
+            if r.get("stages") else "-"
+        lines.append(f"| {r['name']} | {r['fps']:.1f} | {100 * r['fps'] / floor['fps']:.0f}% | {vs_deface} "
+                     f"| {r['rss']:.0f} MiB | {stages} |")
     return "\n".join(lines)
 
 
@@ -138,7 +196,11 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, action="append", help="real clip(s) to use as they are")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="clip to scale to 720p and 1080p")
     parser.add_argument("--seconds", type=float, default=30.0, help="clip length; long enough that start-up (imports, model loading) is a small share, as on real footage")
-    parser.add_argument("--heights", default="720,1080")
+    parser.add_argument("--heights", default="1080", help="street clip heights")
+    parser.add_argument("--crowd", type=Path, default=DEFAULT_CROWD,
+                        help="labelled photo set whose densest photo makes the crowd clip (1080p)")
+    parser.add_argument("--no-crowd", action="store_true", help="street clips only")
+    parser.add_argument("--crowd-seconds", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest counts")
     parser.add_argument("--deface", default=None, help="deface command, e.g. /path/venv/bin/deface")
     parser.add_argument("--qualities", default="fast,balanced,thorough")
@@ -175,6 +237,11 @@ def main() -> None:
             print(f"| --jobs {jobs} | {frames / wall:.2f} | {base / wall:.2f}x | {rss:.0f} MiB |")
         return
     clips = args.clip or [make_clip(args.source, int(h), args.seconds, args.out_dir) for h in args.heights.split(",")]
+    if not args.clip and not args.no_crowd:
+        if (args.crowd / "labels.json").exists():
+            clips.append(make_crowd_clip(args.crowd, 1080, args.crowd_seconds, args.out_dir))
+        else:
+            print(f"no crowd set at {args.crowd}: crowd clip skipped", file=sys.stderr)
     for clip in clips:
         print(f"{clip}:", file=sys.stderr)
         print(table(clip, bench_clip(clip, args, args.out_dir)) + "\n")
