@@ -43,8 +43,7 @@ from redact.detect import build_detectors  # noqa: E402
 from redact.detections import Detections  # noqa: E402
 from redact.media.source import to_bgr  # noqa: E402
 from redact.pipeline import redact_video  # noqa: E402
-from redact.regions import margins  # noqa: E402
-from redact.regions import clip_box, grow, region_mask  # noqa: E402
+from redact.regions import clip_box, covered_mask, grow, margins  # noqa: E402
 from redact.settings import Settings  # noqa: E402
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
@@ -180,15 +179,9 @@ class CachedDetector:
         return dets
 
 
-def covered_mask(dets: Detections, grow_by: dict[int, float], shape: str, h: int, w: int) -> np.ndarray:
+def painted_mask(dets: Detections, grow_by: dict[int, float], shape: str, h: int, w: int) -> np.ndarray:
     """Exactly the pixels the tool paints for these (ungrown) detections."""
-    mask = np.zeros((h, w), dtype=bool)
-    for box in grow(dets, grow_by):
-        span = clip_box(box, w, h)
-        if span is not None:
-            x1, y1, x2, y2 = span
-            mask[y1:y2, x1:x2] |= region_mask(box, span, shape)
-    return mask
+    return covered_mask(grow(dets, grow_by), shape, h, w)
 
 
 @dataclass
@@ -231,7 +224,7 @@ def run_per_frame(clip: Clip, det: CachedDetector, settings: Settings, res: Resu
         for index, frame in enumerate(container.decode(video=0)):
             image = to_bgr(frame)  # decoded exactly as the tool's VideoSource does
             dets = det.detect(image)
-            mask = covered_mask(dets, grow_by, settings.shape, *image.shape[:2])
+            mask = painted_mask(dets, grow_by, settings.shape, *image.shape[:2])
             score_frame(res, clip, index, image, mask, "per-frame", **dump)
             res.frames += 1
     res.seconds += time.perf_counter() - t
@@ -243,7 +236,7 @@ def run_tool(clip: Clip, det: CachedDetector, settings: Settings, res: Result, o
     saved = det.saved
 
     def on_frame(frame, dets: Detections) -> None:
-        mask = covered_mask(dets, grow_by, settings.shape, *frame.image.shape[:2])
+        mask = painted_mask(dets, grow_by, settings.shape, *frame.image.shape[:2])
         score_frame(res, clip, frame.index, frame.image, mask, label, **dump)
 
     start = len(res.rows)
