@@ -115,11 +115,12 @@ def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str) -> np.nd
     of the frame, whatever the number of regions; returns the image."""
     height, width = image.shape[:2]
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    spans, inside = clip_spans(boxes, width, height)
+    boxes, spans = boxes[inside], spans[inside]  # regions wholly outside the frame cover nothing
     if not len(boxes):
         return image
     labels = label_map(boxes, shape, height, width)
     covered = labels >= 0
-    spans, _ = clip_spans(boxes, width, height)
     # every value is computed before any pixel is painted, so regions never sample each other's cover
     step = blur_step(height, width) if style == "blur" else 1
     if style == "fill":

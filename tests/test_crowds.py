@@ -126,6 +126,18 @@ def test_blur_of_a_large_frame_is_made_of_each_regions_samples_only() -> None:
     assert (a[covered] != pa[covered]).any(axis=1).mean() > 0.9
 
 
+@pytest.mark.parametrize("style", ["blur", "pixelate", "fill"])
+def test_regions_at_and_beyond_the_frame_edge(style: str) -> None:
+    """Tracks drift out of the frame: a region wholly outside covers nothing, one across the edge
+    covers up to the last row and column."""
+    image = texture(1280, 720, seed=7)
+    boxes = np.array([[-300, 100, -2, 200], [1281, 10, 1400, 50], [1200, 650, 1300, 760]], np.float32)
+    for shape in ("ellipse", "rect"):
+        out = styles.apply(image.copy(), boxes, style, shape)
+        assert np.array_equal(out[:, :1200], image[:, :1200]) and np.array_equal(out[:650], image[:650])
+    assert (out[650:, 1200:] != image[650:, 1200:]).any(axis=2).mean() > 0.9
+
+
 @pytest.mark.parametrize("size", [16, 40, 200])
 def test_face_regions_grow_with_the_face_not_beyond(size: int) -> None:
     box = Detections.from_boxes([[100, 100, 100 + size, 100 + size]])
