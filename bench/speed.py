@@ -125,10 +125,11 @@ def frame_count(path: Path) -> int:
         return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one command; raises if it fails."""
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one command (run in ``cwd``: ``python -m`` imports from
+    there first); raises if it fails."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd or ROOT)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -142,11 +143,11 @@ def bench_clip(clip: Path, args: argparse.Namespace, out_dir: Path) -> list[dict
     frames = frame_count(clip)
     rows: list[dict] = []
 
-    def run(name: str, cmd: list[str], report: Path | None = None) -> None:
+    def run(name: str, cmd: list[str], report: Path | None = None, cwd: Path | None = None) -> None:
         # best of --repeat: the run least disturbed by other processes on a shared machine
         best = None
         for _ in range(args.repeat):
-            wall, rss = timed(cmd)
+            wall, rss = timed(cmd, cwd)
             if best is None or wall < best[0]:
                 stages = json.loads(report.read_text()).get("stage_seconds", {}) if report else {}
                 best = (wall, rss, stages)
@@ -165,6 +166,8 @@ def bench_clip(clip: Path, args: argparse.Namespace, out_dir: Path) -> list[dict
                "--quality", quality, "--targets", args.targets, "--crf", str(args.crf), "--preset", args.preset,
                "--report", str(report)]
         run(f"redact --quality {quality}", cmd, report)
+        if args.baseline:  # the same command on another checkout (e.g. a worktree of main before a change)
+            run(f"baseline --quality {quality}", cmd, report, args.baseline.resolve())
     return rows
 
 
@@ -207,6 +210,8 @@ def main() -> None:
     parser.add_argument("--targets", default="faces,plates")
     parser.add_argument("--crf", type=int, default=20)
     parser.add_argument("--preset", default=Settings().preset, help="x264 preset for every run (default: the tool's)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout (git worktree add DIR COMMIT) whose redact runs beside this one")
     parser.add_argument("--memory", action="store_true", help="peak memory on a short and a 6x longer clip")
     parser.add_argument("--segments", action="store_true", help="one video in one pass against --jobs 2 segments")
     parser.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "redact-bench")
