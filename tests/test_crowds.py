@@ -14,7 +14,7 @@ from redact import styles
 from redact.detections import Detections
 from redact.motion import CameraMotion
 from redact.pipeline import redact_video
-from redact.regions import FACE_MARGIN_PX, grow, label_map, margins
+from redact.regions import FACE_MARGIN_PX, FILLED_MARGIN, grow, label_map, margins
 from redact.settings import Settings
 
 
@@ -146,3 +146,10 @@ def test_face_regions_grow_with_the_face_not_beyond(size: int) -> None:
     assert np.allclose([100 - x1, x2 - 100 - size, y2 - 100 - size], side, atol=1e-3)
     assert 100 - y1 > side  # more room above, for hair
     assert (x2 - x1) <= 1.3 * size + 2 * FACE_MARGIN_PX + 1e-3
+
+
+def test_boxes_the_tracker_guessed_get_more_margin_than_found_ones() -> None:
+    found = Detections.from_boxes([[100, 100, 140, 140]])
+    guessed = found.with_track_ids(np.array([1]), np.array([True]))
+    grown_found, grown_guessed = grow(found, margins(Settings()))[0], grow(guessed, margins(Settings()))[0]
+    assert np.allclose(grown_found[0] - grown_guessed[0], FILLED_MARGIN * 40)
