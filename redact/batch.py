@@ -36,6 +36,7 @@ from redact.detectors.base import Detector
 from redact.errors import ConfigError, InputError, OutputError, RedactError
 from redact.executors import check_executor, create_executor, worker_threads_here
 from redact.media.sink import CONTAINERS
+from redact.outputs import partial_affixes
 from redact.photo import is_photo
 from redact.settings import Settings
 
@@ -46,8 +47,8 @@ MANIFEST_VERSION = 1
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".3gp", ".mpg", ".mpeg"}
 )
-#: settings that change how fast a file is done, not what comes out; a change does not redo a file
-COMPUTE_ONLY = ("threads",)
+#: settings that change how fast a file is done (or what is accepted), not what comes out; a change does not redo a file
+COMPUTE_ONLY = ("threads", "max_megapixels", "allow_truncated")
 
 #: on_event(kind, path relative to the input folder, detail). Kinds: "plan" (path "."; detail
 #: files/ignored counts), "ignored", "skipped", "start", "done", "failed".
@@ -231,7 +232,7 @@ _PARTIAL_MIDDLE = re.compile(r"[A-Za-z0-9_]{8}")
 
 def remove_partials(output_path: Path) -> list[Path]:
     """Delete temporary files that a crashed writer of ``output_path`` left (see outputs.atomic_output)."""
-    prefix, end = f".{output_path.stem}.", f".partial{output_path.suffix}"
+    prefix, end = partial_affixes(output_path)
     removed = []
     try:
         names = os.listdir(output_path.parent)

@@ -109,6 +109,8 @@ def run_command(
     keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
     device: str = _opt("device", "--device"),
     threads: Optional[int] = _opt("threads", "--threads"),
+    max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
+    allow_truncated: bool = _opt("allow_truncated", "--allow-truncated"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
     save_tracks: Optional[Path] = typer.Option(None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."),
@@ -136,6 +138,8 @@ def run_command(
         if not quiet:
             found = ", ".join(f"{n} {k}s" for k, n in sorted(photo.detections.items())) or "nothing found"
             err.print(f"[green]done[/]: {found}; wrote {output} (no EXIF, XMP or IPTC)")
+        for warning in photo.warnings:
+            err.print(f"[yellow]note[/]: {warning}")
         return
     output = output or default_output(input)
     progress, update = _progress(quiet, input.name)
@@ -217,6 +221,7 @@ def batch_command(
     shape: str = _opt("shape", "--shape"),
     audio: bool = _opt("audio", "--audio/--no-audio"),
     device: str = _opt("device", "--device"),
+    max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the batch summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet"),

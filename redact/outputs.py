@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -32,16 +33,90 @@ def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise OutputError(f"{output_path}: is the input file; redact never overwrites its input")
 
 
+#: what a temporary name adds to the output's own name: "." + "." + 8 random characters + ".partial"
+_PARTIAL_EXTRA = len("..") + 8 + len(".partial")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def partial_affixes(final_path: Path) -> tuple[str, str]:
+    """Prefix and ending of the temporary names for ``final_path``, short enough that the temporary
+    name fits wherever the output's own name fits (the stem is shortened when needed)."""
+    stem, end = final_path.stem, f".partial{final_path.suffix}"
+    room = _name_max(final_path.parent) - _PARTIAL_EXTRA - len(final_path.suffix.encode())
+    while stem and len(stem.encode()) > room:
+        stem = stem[:-1]
+    return f".{stem}.", end
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:  # some file systems cannot sync a folder; the file itself must be synced
+            raise
+    finally:
+        os.close(fd)
+
+
+def _claim(tmp: Path, final_path: Path, overwrite: bool) -> None:
+    """Move the finished file into place. Without ``overwrite`` the final name is created only if it is
+    still absent (a hard link is atomic), so two runs can never both claim one output."""
+    if overwrite:
+        os.replace(tmp, final_path)
+        return
+    try:
+        os.link(tmp, final_path)
+    except FileExistsError:
+        raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+    except OSError:  # no hard links here (some network or FAT file systems): claim the name exclusively
+        os.close(os.open(final_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        os.replace(tmp, final_path)
+        return
+    tmp.unlink()
+
+
 @contextlib.contextmanager
-def atomic_output(final_path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final_path``; rename it into place only if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{final_path.stem}.", suffix=f".partial{final_path.suffix}", dir=final_path.parent)
+def atomic_output(final_path: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; only if the block succeeds is the file synced to disk
+    and renamed into place. On any failure (a full disk included) nothing is left behind."""
+    prefix, end = partial_affixes(final_path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=end, dir=final_path.parent)
+    except OSError as exc:
+        raise OutputError(f"{final_path}: cannot create a temporary file beside it ({exc.strerror or exc})") from exc
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, final_path)
+        try:
+            _fsync(tmp)
+            _claim(tmp, final_path, overwrite)
+            _fsync(final_path.parent, directory=True)
+        except FileExistsError:
+            raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+        except OSError as exc:
+            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def write_file(final_path: Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``final_path`` through :func:`atomic_output`; a short write or any error
+    (a full disk: ENOSPC, a size limit: EFBIG) raises OutputError and leaves nothing."""
+    with atomic_output(final_path, overwrite) as tmp:
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            if tmp.stat().st_size != len(data):
+                raise OSError(errno.EIO, "short write")
+        except OSError as exc:
+            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc

@@ -194,7 +194,7 @@ def redact_video(
         report.warnings.append(
             "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
         )
-    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path) as tmp:
+    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path, overwrite) as tmp:
         container_tags = dict(source.container.metadata)
         sink = VideoSink(
             tmp,

@@ -365,7 +365,7 @@ def redact_video_segments(
             raise OutputError(f"{output_path}: redacted {report.frames} frames where the input has {index.frames}")
         if info.other_streams:
             report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
-        with atomic_output(output_path) as tmp:  # renamed into place only once the join is complete and checked
+        with atomic_output(output_path, overwrite) as tmp:  # renamed into place only once the join is complete and checked
             report.warnings.extend(
                 join_segments(
                     [(workdir / f"{s.number:05d}.mp4", s) for s in segments],

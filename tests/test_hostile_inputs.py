@@ -1,0 +1,188 @@
+"""Hostile and unusual inputs: every outcome is an exact output, or one clear line, a non-zero exit and no file."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import EXACT, ScriptedDetector
+from redact.errors import InputError, OutputError
+from redact.outputs import atomic_output, partial_affixes
+from redact.photo import redact_photo
+
+BOX = [40, 30, 100, 90]  # the scripted face: covered with fill (black) under EXACT
+
+
+def redact(*args: str, limit_bytes: int | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def limit() -> None:  # a file-size limit fails writes as a full disk does (EFBIG in place of ENOSPC)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "redact", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        preexec_fn=limit if limit_bytes else None,
+    )
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("redact: error:") and "internal error" not in lines[0], lines[0]
+    return lines[0]
+
+
+def leftovers(folder: Path, *keep: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p not in keep)
+
+
+def scripted() -> dict[str, ScriptedDetector]:
+    return {"faces": ScriptedDetector(lambda i, img: [BOX])}
+
+
+def noise(height: int, width: int, channels: int = 3, dtype=np.uint8, seed: int = 0) -> np.ndarray:
+    top = np.iinfo(dtype).max
+    shape = (height, width, channels) if channels > 1 else (height, width)
+    return np.random.default_rng(seed).integers(0, top, shape, dtype=dtype, endpoint=True)
+
+
+# -- outputs: atomic, synced, claimed once ------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
+def test_photo_on_a_full_disk_leaves_nothing_and_fails(tmp_path: Path, ext: str) -> None:
+    src = tmp_path / f"in{ext}"
+    Image.fromarray(noise(600, 800)).save(src, quality=95)
+    out = tmp_path / f"out{ext}"
+    result = redact(str(src), "-o", str(out), "--targets", "faces", limit_bytes=64 * 1024)
+    assert result.returncode == 3, result.stderr
+    assert "writing the output failed" in error_line(result)
+    assert leftovers(tmp_path, src) == []
+
+
+def test_temporary_name_fits_wherever_the_output_name_fits(tmp_path: Path) -> None:
+    name_max = os.pathconf(tmp_path, "PC_NAME_MAX")
+    final = tmp_path / ("é" * ((name_max - 4) // 2) + ".mp4")  # two bytes a character: the longest name that fits
+    prefix, end = partial_affixes(final)
+    assert len((prefix + "12345678" + end).encode()) <= name_max
+    with atomic_output(final) as tmp:
+        tmp.write_bytes(b"data")
+    assert final.read_bytes() == b"data" and leftovers(tmp_path, final) == []
+
+
+def test_two_runs_cannot_both_claim_one_output(tmp_path: Path) -> None:
+    final = tmp_path / "out.mp4"
+    both_written = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def run(data: bytes) -> None:
+        try:
+            with atomic_output(final, overwrite=False) as tmp:
+                tmp.write_bytes(data)
+                both_written.wait(timeout=10)  # both runs have checked and written; now both try to claim
+            outcomes.append("wrote")
+        except OutputError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=run, args=(d,)) for d in (b"first", b"second")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes)[1] == "wrote" and "already exists" in sorted(outcomes)[0]
+    assert final.read_bytes() in (b"first", b"second") and leftovers(tmp_path, final) == []
+
+
+# -- photos of every kind keep their content ----------------------------------------------------
+
+
+def test_16_bit_grey_png_keeps_depth_and_content(tmp_path: Path) -> None:
+    pixels = noise(120, 160, 1, np.uint16)
+    src, out = tmp_path / "grey16.png", tmp_path / "out.png"
+    Image.fromarray(pixels).save(src)
+    redact_photo(src, out, EXACT, detectors=scripted())
+    with Image.open(out) as written:
+        back = np.asarray(written).astype(np.int64)
+    assert back.shape == pixels.shape and written.mode.startswith("I")
+    inside = np.zeros(pixels.shape, bool)
+    inside[BOX[1] : BOX[3], BOX[0] : BOX[2]] = True
+    assert np.array_equal(back[~inside], pixels[~inside])  # every 16-bit level kept
+    assert (back[inside] == 0).all()  # covered (fill is black)
+
+
+def test_16_bit_colour_png_keeps_depth(tmp_path: Path) -> None:
+    import cv2
+
+    pixels = noise(120, 160, 3, np.uint16)
+    src, out = tmp_path / "rgb16.png", tmp_path / "out.png"
+    cv2.imwrite(str(src), pixels)
+    redact_photo(src, out, EXACT, detectors=scripted())
+    back = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16
+    assert np.array_equal(back[:30], pixels[:30]) and (back[BOX[1] : BOX[3], BOX[0] : BOX[2]] == 0).all()
+
+
+def test_8_bit_grey_photo_stays_grey(tmp_path: Path) -> None:
+    pixels = noise(120, 160, 1)
+    src, out = tmp_path / "grey.png", tmp_path / "out.png"
+    Image.fromarray(pixels).save(src)
+    redact_photo(src, out, EXACT, detectors=scripted())
+    with Image.open(out) as written:
+        assert written.mode == "L"
+        assert np.array_equal(np.asarray(written)[:30], pixels[:30])
+
+
+def test_rgba_keeps_alpha_and_clears_what_transparency_hid(tmp_path: Path) -> None:
+    rgba = noise(120, 160, 4)
+    rgba[:, :80, 3] = 0  # left half fully transparent, hiding a picture
+    rgba[:, 80:, 3] = 255
+    src, out = tmp_path / "rgba.png", tmp_path / "out.png"
+    Image.fromarray(rgba, "RGBA").save(src)
+    redact_photo(src, out, EXACT, detectors={"faces": ScriptedDetector(lambda i, img: [])})
+    with Image.open(out) as written:
+        assert written.mode == "RGBA"
+        back = np.asarray(written)
+    assert np.array_equal(back[:, :, 3], rgba[:, :, 3])
+    assert (back[:, :80, :3] == 0).all()  # nothing under full transparency survives
+    assert np.array_equal(back[:, 80:], rgba[:, 80:])
+
+
+@pytest.mark.parametrize("ext", [".png", ".webp"])
+def test_animated_image_refused_not_flattened(tmp_path: Path, ext: str) -> None:
+    frames = [Image.fromarray(noise(60, 80, seed=i)) for i in range(3)]
+    src, out = tmp_path / f"anim{ext}", tmp_path / f"out{ext}"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with pytest.raises(InputError, match="animated image \\(3 frames\\)"):
+        redact_photo(src, out, EXACT, detectors=scripted())
+    assert not out.exists()
+
+
+def test_photo_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    # a PNG that declares 100000 x 100000 pixels (10 gigapixels) in a few bytes
+    src = tmp_path / "bomb.png"
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    src.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    result = redact(str(src), "-o", str(tmp_path / "out.png"))
+    assert result.returncode == 2
+    assert "10000 megapixels, over the limit of 120" in error_line(result)
+    jpeg = tmp_path / "big.jpg"
+    Image.fromarray(noise(3000, 4000)).save(jpeg)  # 12 MP: over a limit of 10, fine once raised
+    result = redact(str(jpeg), "-o", str(tmp_path / "out.jpg"), "--max-megapixels", "10")
+    assert result.returncode == 2 and "--max-megapixels" in error_line(result)
+    assert leftovers(tmp_path, src, jpeg) == []
