@@ -35,7 +35,7 @@ import av
 from redact import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, probe, to_bgr, upright
+from redact.media.source import Frame, VideoInfo, VideoSource, _open, main_video_stream, probe, to_bgr, upright
 from redact.outputs import atomic_output, check_output
 from redact.settings import Settings
 
@@ -66,7 +66,7 @@ def keyframe_index(path: Path) -> KeyframeIndex | None:
     pts: list[int] = []
     keys: list[int] = []
     with _open(Path(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:

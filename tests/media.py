@@ -170,3 +170,53 @@ def exif_with_gps_and_thumbnail(make: str, model: str, thumbnail_jpeg: bytes) ->
         0,
     )
     return b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd0(gps_at, ifd1_at) + gps + ifd1 + thumbnail_jpeg
+
+
+def write_with_cover(path: Path, *, cover_size: int = 1000, size: tuple[int, int] = (320, 180), frames: int = 10, flagged: bool = True) -> Path:
+    """A clip whose first-added video stream is a one-picture JPEG cover: an attached picture when
+    ``flagged`` (MP4 keeps the flag; Matroska stores it as an ordinary track first, without it)."""
+    import cv2
+
+    fmt = "mp4" if path.suffix == ".mp4" else "matroska"
+    ok, jpeg = cv2.imencode(".jpg", checker(cover_size, cover_size))
+    with av.open(str(path), "w", format=fmt) as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width = cover.height = cover_size
+        cover.pix_fmt = "yuvj420p"
+        cover.time_base = Fraction(1, 90000)
+        if flagged:
+            cover.disposition = av.stream.Disposition.attached_pic
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast"}
+        container.start_encoding()
+        packet = av.Packet(jpeg.tobytes())
+        packet.stream, packet.pts, packet.dts, packet.time_base = cover, 0, 0, Fraction(1, 90000)
+        container.mux(packet)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(*size, i), format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def write_two_videos(path: Path, small: tuple[int, int] = (160, 90), large: tuple[int, int] = (320, 180), frames: int = 10) -> Path:
+    """A Matroska file with two video streams, the small one first."""
+    with av.open(str(path), "w", format="matroska") as container:
+        streams = []
+        for size in (small, large):
+            s = container.add_stream("libx264", rate=25)
+            s.width, s.height = size
+            s.pix_fmt = "yuv420p"
+            s.options = {"preset": "ultrafast"}
+            streams.append(s)
+        for i in range(frames):
+            for s in streams:
+                frame = av.VideoFrame.from_ndarray(pattern(s.width, s.height, i), format="bgr24")
+                frame.pts = i
+                container.mux(s.encode(frame))
+        for s in streams:
+            container.mux(s.encode(None))
+    return path

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
+from media import write_two_videos, write_with_cover
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
@@ -186,3 +187,36 @@ def test_photo_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> N
     result = redact(str(jpeg), "-o", str(tmp_path / "out.jpg"), "--max-megapixels", "10")
     assert result.returncode == 2 and "--max-megapixels" in error_line(result)
     assert leftovers(tmp_path, src, jpeg) == []
+
+
+# -- which video stream is the video ------------------------------------------------------------
+
+
+def video_out(path: Path) -> tuple[int, int, int, int]:
+    """(video streams, width, height, frames) of an output."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return len(container.streams.video), stream.width, stream.height, frames
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: write_with_cover(d / "cover.mp4", cover_size=1000),  # cover art larger than the video
+        lambda d: write_with_cover(d / "cover.mkv", cover_size=300, flagged=False),  # a JPEG track first
+        lambda d: write_two_videos(d / "two.mkv"),  # a small video stream first
+    ],
+    ids=["attached-picture", "jpeg-track-first", "small-stream-first"],
+)
+def test_main_video_is_the_largest_real_video_stream(tmp_path: Path, make) -> None:
+    from redact.pipeline import redact_video
+
+    src = make(tmp_path)
+    report = redact_video(src, tmp_path / "out.mp4", EXACT, detectors={"faces": ScriptedDetector(lambda i, img: [])})
+    assert video_out(tmp_path / "out.mp4") == (1, 320, 180, 10)
+    assert report.frames == 10 and report.video["width"] == 320
+    assert report.video["stream_index"] == (1 if "two" in src.name or src.suffix == ".mkv" else 0)
+    assert any("dropped streams" in w and "video:" in w for w in report.warnings)

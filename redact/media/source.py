@@ -34,6 +34,7 @@ class VideoInfo:
     pix_fmt: str | None
     audio_codecs: tuple[str, ...] = ()
     other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
+    stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +46,7 @@ class VideoInfo:
             "frame_count": self.frame_count,
             "duration": float(self.duration) if self.duration is not None else None,
             "codec": self.codec,
+            "stream_index": self.stream_index,
         }
 
 
@@ -83,12 +85,41 @@ def _rotation_of(container: av.container.InputContainer, stream: av.video.stream
     return 0, None
 
 
+#: codecs of still pictures: a stream of one of these loses to a moving-picture stream of any size
+STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff"})
+
+
+def _is_cover(stream: av.video.stream.VideoStream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The largest real video stream: never cover art (an attached picture), whatever its size or
+    place, and a moving-picture codec before a still-picture one; the first of equals."""
+    real = [s for s in container.streams.video if not _is_cover(s)]
+    if not real:
+        name = container.name
+        raise InputError(f"{name}: has no video stream" + (" (only cover art)" if container.streams.video else ""))
+
+    def rank(s: av.video.stream.VideoStream) -> tuple[bool, int]:
+        ctx = s.codec_context
+        return (ctx.name not in STILL_CODECS, (ctx.width or 0) * (ctx.height or 0))
+
+    return max(real, key=rank)
+
+
+def _describe(stream: av.stream.Stream) -> str:
+    ctx = stream.codec_context
+    what = f"{stream.type}:{ctx.name if ctx else 'unknown'}"
+    if stream.type == "video":
+        what += f" {ctx.width}x{ctx.height}" + (" (cover art)" if _is_cover(stream) else "")
+    return what
+
+
 def probe(path: Path) -> VideoInfo:
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise InputError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None:
             raise UnsupportedMediaError(f"{path}: video codec not supported")
@@ -120,12 +151,8 @@ def probe(path: Path) -> VideoInfo:
             codec=ctx.codec.name,
             pix_fmt=ctx.pix_fmt,
             audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
-            other_streams=tuple(
-                f"{s.type}:{s.codec_context.name if s.codec_context else 'unknown'}"
-                for s in container.streams
-                if s.type not in ("video", "audio")
-            )
-            + tuple(f"video:{s.codec_context.name}" for s in container.streams.video[1:]),
+            other_streams=tuple(_describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index),
+            stream_index=stream.index,
         )
 
 
@@ -150,7 +177,7 @@ class VideoSource:
     def __init__(self, info: VideoInfo, audio: bool = True) -> None:
         self.info = info
         self.container = _open(info.path)
-        self.video_stream = self.container.streams.video[0]
+        self.video_stream = self.container.streams[info.stream_index]
         self.video_stream.thread_type = "AUTO"
         self.audio_streams = list(self.container.streams.audio) if audio else []
 
