@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - older typer with click installed besid
     from click.exceptions import ClickException
 
 from redact import __version__
-from redact.errors import Cancelled, ConfigError, RedactError
+from redact.errors import Cancelled, ConfigError, RedactError, TruncatedInputError
 from redact.settings import DEFAULTS, HELP, Settings, load_config
 
 app = typer.Typer(
@@ -174,6 +174,15 @@ def run_command(
         )
     for warning in result.warnings:
         err.print(f"[yellow]note[/]: {warning}")
+    _check_truncated(result.truncated, settings)
+
+
+def _check_truncated(truncated: str | None, settings: Settings) -> None:
+    """A cut-short input is written as far as it decodes, but never reported as a plain success."""
+    if truncated and not settings.allow_truncated:
+        raise TruncatedInputError(f"{truncated}; the output holds only that part (--allow-truncated accepts this)")
+    if truncated:
+        err.print(f"[yellow]note[/]: {truncated} (accepted: --allow-truncated)")
 
 
 def _batch(

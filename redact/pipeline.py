@@ -45,6 +45,7 @@ class RunReport:
     detector_calls: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    truncated: str | None = None  # why the input looks cut short; its output holds what decoded
 
     @property
     def fps(self) -> float:
@@ -121,7 +122,8 @@ def track_video(
             report.tracks[name] = report.tracks.get(name, 0) + 1
     if frames == 0:
         raise InputError(f"{info.path}: no video frames could be decoded")
-    if info.frame_count and frames != info.frame_count:
+    report.truncated = source.truncation()
+    if info.frame_count and frames > info.frame_count:
         report.warnings.append(f"decoded {frames} frames where the container lists {info.frame_count}")
 
 

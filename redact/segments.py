@@ -35,7 +35,7 @@ import av
 from redact import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, main_video_stream, probe, to_bgr, upright
+from redact.media.source import Frame, VideoInfo, VideoSource, _open, main_video_stream, probe, to_bgr, truncation, upright
 from redact.outputs import atomic_output, check_output
 from redact.settings import Settings
 
@@ -365,6 +365,7 @@ def redact_video_segments(
             raise OutputError(f"{output_path}: redacted {report.frames} frames where the input has {index.frames}")
         if info.other_streams:
             report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
+        report.truncated = truncation(info, index.frames, index.pts[-1])
         with atomic_output(output_path, overwrite) as tmp:  # renamed into place only once the join is complete and checked
             report.warnings.extend(
                 join_segments(

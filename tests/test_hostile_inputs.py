@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
-from media import write_two_videos, write_with_cover
+from media import write_clip, write_two_videos, write_with_cover
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
@@ -220,3 +220,28 @@ def test_main_video_is_the_largest_real_video_stream(tmp_path: Path, make) -> No
     assert report.frames == 10 and report.video["width"] == 320
     assert report.video["stream_index"] == (1 if "two" in src.name or src.suffix == ".mkv" else 0)
     assert any("dropped streams" in w and "video:" in w for w in report.warnings)
+
+
+# -- truncated input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext,options", [(".mp4", {"movflags": "+faststart"}), (".mkv", {})], ids=["mp4-faststart", "mkv"])
+def test_truncated_input_is_written_but_never_a_plain_success(tmp_path: Path, ext: str, options: dict) -> None:
+    import json
+
+    whole = write_clip(tmp_path / f"whole{ext}", frames=50, size=(320, 240), audio=True, options=options)
+    src = tmp_path / f"cut{ext}"
+    src.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    out, report = tmp_path / "out.mp4", tmp_path / "report.json"
+    result = redact(str(src), "-o", str(out), "--targets", "faces", "--report", str(report))
+    assert result.returncode == 6, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("redact: error:") and "input is truncated" in lines[-1] and "--allow-truncated" in lines[-1]
+    frames = video_out(out)[3]
+    assert 10 < frames < 50  # what decoded is what the user has
+    assert "input is truncated" in json.loads(report.read_text())["truncated"]
+    out.unlink()
+    result = redact(str(src), "-o", str(out), "--targets", "faces", "--allow-truncated")
+    assert result.returncode == 0 and "input is truncated" in result.stderr and video_out(out)[3] == frames
+    out.unlink()
+    assert redact(str(whole), "-o", str(out), "--targets", "faces").returncode == 0  # a whole file is not flagged

@@ -35,6 +35,7 @@ class VideoInfo:
     audio_codecs: tuple[str, ...] = ()
     other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
     stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
+    end: Fraction | None = None  # seconds: where the container says the video stream ends (Matroska)
 
     def to_dict(self) -> dict:
         return {
@@ -139,6 +140,7 @@ def probe(path: Path) -> VideoInfo:
         elif container.duration:
             duration = Fraction(container.duration, av.time_base)
         frames = stream.frames or None
+        end = _tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
         return VideoInfo(
             path=path,
             width=width,
@@ -153,7 +155,36 @@ def probe(path: Path) -> VideoInfo:
             audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
             other_streams=tuple(_describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index),
             stream_index=stream.index,
+            end=end,
         )
+
+
+def _tag_seconds(value: str | None) -> Fraction | None:
+    """A Matroska DURATION tag (HH:MM:SS.nnnnnnnnn) in seconds."""
+    try:
+        h, m, sec = (value or "").split(":")
+        return Fraction(int(h) * 3600 + int(m) * 60) + Fraction(sec)
+    except ValueError:
+        return None
+
+
+def truncation(info: VideoInfo, frames: int, last_pts: int | None) -> str | None:
+    """Why the decoded video looks cut short (a truncated download or copy), or None.
+
+    What decoded is written; the caller says so loudly. Two signs: fewer frames than the container
+    lists (MP4, MOV, AVI), or the last frame ending well before the stream's recorded end (Matroska).
+    """
+    if info.frame_count and frames < info.frame_count:
+        return f"{info.path}: input is truncated: {frames} of the {info.frame_count} frames it lists could be decoded"
+    if info.end and last_pts is not None:
+        step = 1 / info.frame_rate if info.frame_rate else Fraction(1, 25)
+        decoded_end = last_pts * info.time_base + step
+        if decoded_end < info.end - max(2 * step, Fraction(1, 10)):
+            return (
+                f"{info.path}: input is truncated: the video stops at {float(decoded_end):.2f} s "
+                f"of the {float(info.end):.2f} s it lists"
+            )
+    return None
 
 
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
@@ -180,6 +211,12 @@ class VideoSource:
         self.video_stream = self.container.streams[info.stream_index]
         self.video_stream.thread_type = "AUTO"
         self.audio_streams = list(self.container.streams.audio) if audio else []
+        self.frames = 0  # decoded so far
+        self.last_pts: int | None = None
+
+    def truncation(self) -> str | None:
+        """After reading every frame: why the video looks cut short, or None (see :func:`truncation`)."""
+        return truncation(self.info, self.frames, self.last_pts)
 
     def __enter__(self) -> "VideoSource":
         return self
@@ -210,6 +247,7 @@ class VideoSource:
                         pts = last_pts + 1  # the encoder needs strictly increasing times
                     last_pts = pts
                     image = upright(to_bgr(frame), info.rotation)
+                    self.frames, self.last_pts = index + 1, pts
                     yield Frame(index=index, pts=pts, image=image, key=frame.key_frame)
                     index += 1
         except av.error.FFmpegError as exc:
