@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections import deque
@@ -591,7 +592,8 @@ def run_batch(
             future.cancel()
         if owned and pool is not None:
             with contextlib.suppress(Exception):
-                pool.shutdown(wait=True, cancel_futures=True)
+                interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+                pool.stop() if interrupted and hasattr(pool, "stop") else pool.shutdown(wait=True, cancel_futures=True)
             pool = None
         for future, item in list(inflight.items()):
             with contextlib.suppress(BaseException):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -80,7 +82,18 @@ def _progress(quiet: bool, label: str) -> tuple[Progress | None, Callable[[int, 
 
 def _write_report(path: Optional[Path], data: dict[str, Any]) -> None:
     if path is not None:
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        from redact.outputs import write_file
+
+        write_file(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+
+
+def _check_side_files(**paths: Optional[Path]) -> None:
+    """--report and --save-tracks are checked before the run, so a long encode never ends in a write error."""
+    from redact.outputs import check_side_file
+
+    for option, path in paths.items():
+        if path is not None:
+            check_side_file(path, "--" + option.replace("_", "-"))
 
 
 @app.command("run")
@@ -126,6 +139,7 @@ def run_command(
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    _check_side_files(report=report, save_tracks=save_tracks)
     if cluster:
         executor = "dask"
     if input.is_dir():
@@ -238,6 +252,7 @@ def batch_command(
     """Redact a whole archive folder; a second run skips finished files and retries failed ones."""
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    _check_side_files(report=report)
     if not input.is_dir():
         raise ConfigError(f"{input}: not a folder (use `redact {input}` for one file)")
     _batch(input, output, settings, jobs, "dask" if cluster else executor, cluster, overwrite, report, quiet)
@@ -346,6 +361,7 @@ def render_command(
     from redact.pipeline import redact_video
     from redact.tracks_file import add_cover_all, add_manual, load
 
+    _check_side_files(report=report)
     info = probe(input)
     try:
         ids = {int(v) for v in keep_visible.split(",") if v.strip()}
@@ -436,6 +452,7 @@ def verify_command(
     """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""
     from redact.verify import verify
 
+    _check_side_files(report=report)
     settings = Settings(
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
         face_threshold=threshold,
@@ -477,6 +494,24 @@ def version_command() -> None:
 COMMANDS = {"run", "demo", "version", "detect", "render", "preview", "verify", "batch"}
 
 
+#: the signal that stopped this run, if one did (see _on_signal)
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM (kill, docker stop, systemd, SLURM) both stop the run as Ctrl-C does: the
+    KeyboardInterrupt unwinds every cleanup path (workers, temporary files, segment folders)."""
+    _SIGNALLED.append(signum)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _interrupted(debug: bool) -> None:
+    signum = _SIGNALLED[0] if _SIGNALLED else signal.SIGINT
+    _fail("interrupted; unfinished outputs and temporary files were removed", 128 + int(signum), debug)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     # `redact INPUT ...` means `redact run INPUT ...`
@@ -485,25 +520,30 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["--version"]:
         args = ["version"]
     debug = os.environ.get("REDACT_DEBUG") == "1"
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _on_signal)
     try:
         code = app(args=args, prog_name="redact", standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except Abort:
-        _fail("interrupted; no output was written", 130, debug)
+    except (Abort, KeyboardInterrupt):
+        code = 130
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; no output was written", 130, debug)
-    except Cancelled as exc:
-        _fail(str(exc), exc.exit_code, debug)
     except RedactError as exc:
+        if _SIGNALLED:
+            _interrupted(debug)
         _fail(str(exc), exc.exit_code, debug)
     except Exception as exc:  # a bug: still one line and a non-zero exit; the traceback on request
+        if _SIGNALLED:
+            _interrupted(debug)
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with REDACT_DEBUG=1 for details)", 70, debug)
+    if _SIGNALLED or code == 130:  # typer turns a KeyboardInterrupt into a silent exit 130
+        _interrupted(debug)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

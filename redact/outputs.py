@@ -16,8 +16,26 @@ def default_output(input_path: Path, suffix: str = ".mp4") -> Path:
     return input_path.with_name(f"{input_path.stem}.redacted{suffix}")
 
 
+def check_name(path: Path) -> None:
+    if len(path.name.encode()) > _name_max(path.parent if path.parent.is_dir() else Path(".")):
+        raise OutputError(f"{path.name[:40]}...: file name too long for this file system ({len(path.name.encode())} bytes)")
+
+
+def check_side_file(path: Path, what: str) -> None:
+    """Check where a report or detections file will go before the run, not after a long encode."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"{what} {path}: not writable")
+    check_name(path)
+
+
 def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
     folder = output_path.parent
+    check_name(output_path)
     if not folder.is_dir():
         raise OutputError(f"{output_path}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -103,7 +103,7 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
 def check_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
     if width * height > max_megapixels * 1_000_000:
         raise InputError(
-            f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
+            f"{path}: {width}x{height} is {round(width * height / 1e6, 1):g} megapixels, over the limit of "
             f"{max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
         )
 

@@ -184,7 +184,7 @@ def redact_video(
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
-    info = probe(input_path)
+    info = probe(input_path, settings.max_megapixels)
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
     stage = None
     if plan is None:

@@ -378,6 +378,11 @@ def redact_video_segments(
                     keep_metadata=settings.keep_metadata,
                 )
             )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
+        if own_pool:
+            own_pool = False
+            pool.stop()
+        raise
     finally:
         if own_pool:
             pool.shutdown(wait=True, cancel_futures=True)

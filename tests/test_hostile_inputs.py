@@ -245,3 +245,85 @@ def test_truncated_input_is_written_but_never_a_plain_success(tmp_path: Path, ex
     assert result.returncode == 0 and "input is truncated" in result.stderr and video_out(out)[3] == frames
     out.unlink()
     assert redact(str(whole), "-o", str(out), "--targets", "faces").returncode == 0  # a whole file is not flagged
+
+
+# -- signals ------------------------------------------------------------------------------------------
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
+@pytest.mark.parametrize("sig,code,jobs", [("SIGTERM", 143, 1), ("SIGINT", 130, 1), ("SIGTERM", 143, 2)])
+def test_signal_stops_cleanly_with_one_line(tmp_path: Path, sig: str, code: int, jobs: int) -> None:
+    import signal
+    import time
+
+    src = write_clip(tmp_path / "in.mp4", frames=400 if jobs > 1 else 250, size=(320, 240), fps=25)
+    out = tmp_path / "out.mp4"
+    args = [sys.executable, "-m", "redact", str(src), "-o", str(out), "--jobs", str(jobs), "--quality", "thorough"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    started = time.monotonic()
+    # wait until the run is under way: a temporary output (or the segments' folder) exists
+    while not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")] and time.monotonic() - started < 120:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    workers = children_of(proc.pid)
+    assert workers or jobs == 1
+    proc.send_signal(getattr(signal, sig))
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == code, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines == ["redact: error: interrupted; unfinished outputs and temporary files were removed"]
+    assert leftovers(tmp_path, src) == []
+    time.sleep(1.0)
+    assert not [pid for pid in workers if alive(pid)]  # no orphaned workers
+
+
+# -- clear failures, checked before the run ------------------------------------------------------------
+
+
+def test_long_file_names(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / ("x" * 236 + ".mp4"), frames=3)  # 240 characters
+    result = redact(str(src), "--targets", "faces")  # the default output name has 249
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / ("x" * 236 + ".redacted.mp4")
+    assert video_out(out)[3] == 3 and leftovers(tmp_path, src, out) == []
+    result = redact(str(src), "-o", str(tmp_path / ("y" * 300 + ".mp4")), "--targets", "faces")
+    assert result.returncode == 3 and "file name too long" in error_line(result)
+
+
+@pytest.mark.parametrize("option", ["--report", "--save-tracks"])
+def test_side_file_paths_checked_before_the_run(tmp_path: Path, option: str) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    result = redact(str(src), "-o", str(tmp_path / "out.mp4"), option, str(tmp_path / "missing" / "r.json"))
+    assert result.returncode == 3
+    assert f"{option} " in error_line(result) and "does not exist" in error_line(result)
+    assert leftovers(tmp_path, src) == []
+
+
+def test_video_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> None:
+    src = write_clip(tmp_path / "in.mp4", frames=3, size=(640, 480))
+    result = redact(str(src), "-o", str(tmp_path / "out.mp4"), "--max-megapixels", "0.1")
+    assert result.returncode == 2
+    assert "640x480 frames are 0.3 megapixels, over the limit of 0.1" in error_line(result)
+    assert leftovers(tmp_path, src) == []

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from redact.errors import InputError, UnsupportedMediaError
+from redact.settings import DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,20 @@ def _describe(stream: av.stream.Stream) -> str:
     return what
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoInfo:
+    """What the video is, from its header and first frame; frames over ``max_megapixels`` are refused
+    before any is decoded (a decoded 16K frame alone takes gigabytes)."""
     path = Path(path)
     with _open(path) as container:
         stream = main_video_stream(container)
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None:
             raise UnsupportedMediaError(f"{path}: video codec not supported")
+        if (ctx.width or 0) * (ctx.height or 0) > max_megapixels * 1_000_000:
+            raise InputError(
+                f"{path}: {ctx.width}x{ctx.height} frames are {round(ctx.width * ctx.height / 1e6, 1):g} megapixels, over the "
+                f"limit of {max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
+            )
         try:
             rotation, first = _rotation_of(container, stream)
         except av.error.FFmpegError as exc:
