@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
-from media import write_clip, write_two_videos, write_with_cover
+from media import PATCHES, shown_rgb, write_clip, write_tagged_clip, write_two_videos, write_with_cover
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
@@ -327,3 +327,31 @@ def test_video_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> N
     assert result.returncode == 2
     assert "640x480 frames are 0.3 megapixels, over the limit of 0.1" in error_line(result)
     assert leftovers(tmp_path, src) == []
+
+
+# -- colour -----------------------------------------------------------------------------------------------
+
+
+def patch_means(rgb: np.ndarray) -> np.ndarray:
+    """Mean colour of the middle of each patch bar (away from edges that chroma subsampling blurs)."""
+    height, width = rgb.shape[:2]
+    bar = width // len(PATCHES)
+    return np.array([rgb[height // 4 : 3 * height // 4, i * bar + 8 : (i + 1) * bar - 8].reshape(-1, 3).mean(0) for i in range(len(PATCHES))])
+
+
+@pytest.mark.parametrize(
+    "matrix,full_range,pix_fmt",
+    [("bt709", False, "yuv420p"), ("bt601", False, "yuv420p"), ("bt709", True, "yuvj420p"), ("bt709", True, "yuv420p"), ("bt601", True, "yuv444p")],
+    ids=["bt709", "bt601", "full-range-yuvj420p", "full-range-tagged", "full-range-444"],
+)
+def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_range: bool, pix_fmt: str) -> None:
+    from redact.pipeline import redact_video
+
+    src = write_tagged_clip(tmp_path / "in.mp4", matrix=matrix, full_range=full_range, pix_fmt=pix_fmt, size=(384, 216))
+    out = tmp_path / "out.mp4"
+    redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [[0, 0, 16, 16]])})
+    shown_in, tags_in = shown_rgb(src)
+    shown_out, tags_out = shown_rgb(out)
+    assert tags_out == tags_in
+    assert np.abs(patch_means(shown_out) - patch_means(shown_in)).max() <= 2.0
+    assert shown_out[:16, :16].max() <= 2  # the covered corner is black in the output's own range

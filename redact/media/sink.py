@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 
 from redact.errors import OutputError
-from redact.media.source import VideoInfo
+from av.video.reformatter import ColorRange
+
+from redact.media.source import ACCURATE, Colour, VideoInfo, bgr_to_full_i420, sws_matrix, sws_range
 
 #: containers we write, by file extension
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -90,6 +92,8 @@ class VideoSink:
             )
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        self.colour = info.colour
+        _tag(stream.codec_context, info.colour)
         return stream
 
     def _add_audio(self, source: av.audio.stream.AudioStream, keep_metadata: bool) -> "_AudioOut":
@@ -110,13 +114,18 @@ class VideoSink:
         return _AudioOut(out, decoder)
 
     def write_frame(self, image: np.ndarray, pts: int) -> None:
+        colour = self.colour
         if self.video.pix_fmt == "yuv420p":
-            # OpenCV's conversion (BT.601, as FFmpeg's decoder-side one) is ~3x faster than
-            # swscale's and releases the GIL, so it overlaps with detection.
-            yuv = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+            # OpenCV's conversion (BT.601, the exact inverse of redact.media.source.to_bgr) is ~3x
+            # faster than swscale's and releases the GIL, so it overlaps with detection.
+            yuv = bgr_to_full_i420(image) if colour.full else cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         else:
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
+                format=self.video.pix_fmt, src_color_range=ColorRange.JPEG,
+                dst_colorspace=sws_matrix(colour.matrix), dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
+            )
+        _tag(frame, colour)
         frame.pts = pts
         frame.time_base = self.time_base
         self._mux(self.video.encode(frame))
@@ -162,6 +171,14 @@ class VideoSink:
             self.container.close()
         except av.error.FFmpegError:
             pass  # the caller deletes the file; a close error must not hide the first error
+
+
+def _tag(target: av.VideoFrame | av.video.codeccontext.VideoCodecContext, colour: Colour) -> None:
+    """Tag with the input's matrix, primaries, transfer and range (what players need to show it as the input)."""
+    target.colorspace = colour.matrix
+    target.color_primaries = colour.primaries
+    target.color_trc = colour.transfer
+    target.color_range = 2 if colour.full else (1 if colour.range == 1 else 0)
 
 
 class _AudioOut:

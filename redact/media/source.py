@@ -7,6 +7,7 @@ stream's own time base so the output keeps every frame where it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,9 +17,75 @@ from typing import Iterator
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 from redact.errors import InputError, UnsupportedMediaError
 from redact.settings import DEFAULTS
+
+
+@dataclass(frozen=True)
+class Colour:
+    """How the pixel values are meant to be shown, as FFmpeg numbers them (2 = unspecified): the
+    output is tagged with the same, so every player shows it as it showed the input."""
+
+    matrix: int = 2  # AVColorSpace: 1 BT.709, 5/6 BT.601, 9 BT.2020 ...
+    primaries: int = 2  # AVColorPrimaries
+    transfer: int = 2  # AVColorTransferCharacteristic: 16 PQ, 18 HLG (HDR)
+    range: int = 0  # AVColorRange: 0 unspecified, 1 limited (16-235), 2 full (0-255)
+    bits: int = 8  # per sample
+
+    @property
+    def full(self) -> bool:
+        return self.range == 2
+
+    @classmethod
+    def of(cls, frame: av.VideoFrame) -> "Colour":
+        return cls(
+            matrix=int(frame.colorspace),
+            primaries=int(frame.color_primaries),
+            transfer=int(frame.color_trc),
+            range=colour_range(frame),
+            bits=max(c.bits for c in frame.format.components) if frame.format.components else 8,
+        )
+
+
+def colour_range(frame: av.VideoFrame) -> int:
+    """The frame's range; yuvj* formats are full range whatever the tag says."""
+    return 2 if frame.format.name.startswith("yuvj") else int(frame.color_range)
+
+
+#: swscale's names for FFmpeg's colour matrices (others convert as BT.601)
+_SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+
+
+def sws_matrix(matrix: int) -> Colorspace:
+    return Colorspace[_SWS_MATRIX.get(matrix, "ITU601")]
+
+
+#: swscale without these rounds colours off by up to ~2 levels
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def sws_range(full: bool) -> ColorRange:
+    return ColorRange.JPEG if full else ColorRange.MPEG
+
+
+def full_i420_to_bgr(planes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Full-range 8-bit 4:2:0 to BGR with OpenCV's full-range (JPEG) BT.601 YCrCb, no range squeeze."""
+    chroma = planes[height:].reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    u = chroma[:quarter].reshape(height // 2, width // 2)
+    v = chroma[quarter : 2 * quarter].reshape(height // 2, width // 2)
+    up = lambda c: cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    return cv2.cvtColor(cv2.merge([planes[:height], up(v), up(u)]), cv2.COLOR_YCrCb2BGR)
+
+
+def bgr_to_full_i420(image: np.ndarray) -> np.ndarray:
+    """The exact counterpart of :func:`full_i420_to_bgr`."""
+    height, width = image.shape[:2]
+    y, cr, cb = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
+    down = lambda c: cv2.resize(c, (width // 2, height // 2), interpolation=cv2.INTER_AREA)  # noqa: E731
+    return np.concatenate([y.reshape(-1), down(cb).reshape(-1), down(cr).reshape(-1)]).reshape(height * 3 // 2, width)
 
 
 @dataclass(frozen=True)
@@ -37,6 +104,7 @@ class VideoInfo:
     other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
     stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
     end: Fraction | None = None  # seconds: where the container says the video stream ends (Matroska)
+    colour: Colour = Colour()
 
     def to_dict(self) -> dict:
         return {
@@ -49,6 +117,7 @@ class VideoInfo:
             "duration": float(self.duration) if self.duration is not None else None,
             "codec": self.codec,
             "stream_index": self.stream_index,
+            "colour": dataclasses.asdict(self.colour),
         }
 
 
@@ -164,6 +233,7 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
             other_streams=tuple(_describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index),
             stream_index=stream.index,
             end=end,
+            colour=Colour.of(first),
         )
 
 
@@ -196,12 +266,26 @@ def truncation(info: VideoInfo, frames: int, last_pts: int | None) -> str | None
 
 
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame's pixels as BGR. 8-bit 4:2:0 (nearly all camera and web video) goes through
-    OpenCV: several times faster than swscale, and the exact inverse of the encoder's conversion
-    (redact.media.sink), so pixels nobody covers come back unchanged instead of drifting by ~1."""
-    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+    """A decoded frame's pixels as BGR, converted with the frame's own matrix and range.
+
+    8-bit 4:2:0 (nearly all camera and web video) goes through OpenCV: several times faster than
+    swscale, and the exact inverse of the encoder's conversion (redact.media.sink), so pixels nobody
+    covers come back unchanged instead of drifting by ~1. Its BT.601 matrix is used both ways, and
+    the output is tagged with the input's matrix, so players show the same colours; full range has
+    its own pair of converters."""
+    name = frame.format.name
+    if name in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
+        planes = frame.to_ndarray()
+        if colour_range(frame) == 2:
+            return full_i420_to_bgr(planes, frame.height, frame.width)
+        return cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)
+    if name in ("bgr24", "rgb24", "gray"):
+        return frame.to_ndarray(format="bgr24")
+    full = colour_range(frame) == 2
+    return frame.reformat(
+        format="bgr24", src_colorspace=sws_matrix(int(frame.colorspace)), src_color_range=sws_range(full),
+        dst_color_range=ColorRange.JPEG, interpolation=ACCURATE,
+    ).to_ndarray()
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
