@@ -317,3 +317,45 @@ def shown_rgb(path: Path) -> tuple[np.ndarray, dict[str, int]]:
         }
         rgb = frame.reformat(format="rgb48le", src_colorspace=frame.colorspace, src_color_range=frame.color_range)
         return rgb.to_ndarray().astype(np.float64) / 257.0, tags
+
+
+def write_late_audio(path: Path, *, start: float = 0.5, codec: str = "pcm_s16le", frames: int = 50, fps: int = 25) -> Path:
+    """A clip whose audio starts ``start`` seconds after its first video frame (as a MOV edit does)."""
+    rate = 48000
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream(codec, rate=rate)
+        audio.layout = "stereo"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(160, 120, i), format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        tone = (3000 * np.sin(np.arange(rate * frames // fps) * 2 * np.pi * 440 / rate)).astype(np.int16)
+        for first in range(round(start * rate), rate * frames // fps, 1024):
+            chunk = tone[first : first + 1024]
+            if codec.startswith("pcm"):
+                samples = av.AudioFrame.from_ndarray(np.repeat(chunk, 2)[None, :], format="s16", layout="stereo")
+            else:
+                samples = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]).astype(np.float32) / 32768, format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = rate, first
+            container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+    return path
+
+
+def audio_offset(path: Path) -> float:
+    """Seconds from the first video frame to the first audio sample (encoder priming removed)."""
+    with av.open(str(path)) as container:
+        firsts = {}
+        for stream in (container.streams.video[0], container.streams.audio[0]):
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    firsts[stream.type] = packet.pts * packet.time_base
+                    break
+            container.seek(0)
+        audio = container.streams.audio[0]
+        # FFmpeg's AAC encoder primes with 1024 samples that players skip
+        priming = Fraction(1024, audio.codec_context.sample_rate) if audio.codec_context.name == "aac" else 0
+        return float(firsts["audio"] + priming - firsts["video"])

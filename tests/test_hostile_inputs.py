@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
-from media import PATCHES, shown_rgb, write_clip, write_tagged_clip, write_two_videos, write_with_cover
+from media import PATCHES, audio_offset, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
@@ -355,3 +355,17 @@ def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_rang
     assert tags_out == tags_in
     assert np.abs(patch_means(shown_out) - patch_means(shown_in)).max() <= 2.0
     assert shown_out[:16, :16].max() <= 2  # the covered corner is black in the output's own range
+
+
+# -- sound --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ext,codec", [(".mov", "pcm_s16le"), (".mov", "aac"), (".mkv", "aac")], ids=["re-encoded", "copied-mov", "copied-mkv"])
+def test_audio_offset_from_the_first_video_frame_kept(tmp_path: Path, ext: str, codec: str) -> None:
+    from redact.pipeline import redact_video
+
+    src = write_late_audio(tmp_path / f"in{ext}", start=0.5, codec=codec)
+    out = tmp_path / "out.mp4"
+    redact_video(src, out, EXACT, detectors={"faces": ScriptedDetector(lambda i, img: [])})
+    assert abs(audio_offset(src) - 0.5) <= 1024 / 48000
+    assert abs(audio_offset(out) - audio_offset(src)) <= 1024 / 48000  # within one audio frame

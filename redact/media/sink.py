@@ -7,6 +7,7 @@ chapters, and no encoder tag (``+bitexact``).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -139,8 +140,7 @@ class VideoSink:
             self._mux([packet])
             return
         for frame in out.decoder.decode(packet):
-            frame.pts = None
-            self._mux(out.stream.encode(frame))
+            self._mux(out.stream.encode(out.retime(frame, packet)))
 
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
@@ -155,8 +155,7 @@ class VideoSink:
             for out in self.audio_map.values():
                 if out.decoder is not None:
                     for frame in out.decoder.decode(None):
-                        frame.pts = None
-                        self._mux(out.stream.encode(frame))
+                        self._mux(out.stream.encode(out.retime(frame, None)))
                     self._mux(out.stream.encode(None))
         except BaseException:
             self.abort()
@@ -185,6 +184,21 @@ class _AudioOut:
     def __init__(self, stream: av.stream.Stream, decoder: av.CodecContext | None) -> None:
         self.stream = stream
         self.decoder = decoder
+        self.next_sample: int | None = None  # where the next re-encoded frame starts, in samples
+
+    def retime(self, frame: av.AudioFrame, packet: av.Packet | None) -> av.AudioFrame:
+        """Time re-encoded audio from where the input's starts (an audio track that starts 0.5 s after
+        the video must not be moved to 0); then sample by sample, so the encoder sees no gaps."""
+        rate = frame.sample_rate
+        if self.next_sample is None:
+            start = Fraction(0)
+            if packet is not None and packet.pts is not None and packet.time_base:
+                start = packet.pts * packet.time_base
+            self.next_sample = round(start * rate)
+        frame.pts = self.next_sample
+        frame.time_base = Fraction(1, rate)
+        self.next_sample += frame.samples
+        return frame
 
 
 def _set_stream_tags(out: av.stream.Stream, source: av.stream.Stream, keep_metadata: bool) -> None:
