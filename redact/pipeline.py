@@ -213,7 +213,7 @@ def redact_video(
         def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
             frame, audio, dets = job
             styles.cover(frame.image, dets, settings)
-            sink.write_frame(frame.image, frame.pts)
+            sink.write_frame(frame.image, frame.pts, frame.deep)
             for packet in audio:
                 sink.write_audio(packet)
 

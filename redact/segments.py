@@ -35,7 +35,7 @@ import av
 from redact import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, main_video_stream, probe, to_bgr, truncation, upright
+from redact.media.source import Frame, VideoInfo, VideoSource, _open, decode_picture, main_video_stream, probe, truncation
 from redact.outputs import atomic_output, check_output
 from redact.settings import Settings
 
@@ -144,8 +144,8 @@ class SegmentSource(VideoSource):
                         continue  # from before the window (a seek lands on the keyframe at or before it)
                     if seg.read_to is not None and frame.pts >= seg.read_to:
                         return
-                    image = upright(to_bgr(frame), self.info.rotation)
-                    yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame)
+                    image, deep = decode_picture(frame, self.info.rotation)
+                    yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame, deep=deep)
                     index += 1
         except av.error.FFmpegError as exc:
             raise InputError(
@@ -189,7 +189,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
             frame, dets = item
             styles.cover(frame.image, dets, settings)
             # from 0, as a whole video would be: containers keep such timestamps exactly
-            sink.write_frame(frame.image, frame.pts - seg.start)
+            sink.write_frame(frame.image, frame.pts - seg.start, frame.deep)
 
         encoder = Consumer(f"redact-segment-{seg.number}", encode, maxsize=8)
 

@@ -265,6 +265,7 @@ def write_tagged_clip(
     size: tuple[int, int] = (384, 216),
     frames: int = 5,
     codec: str = "libx264",
+    rotation: int = 0,
 ) -> Path:
     """Patch bars written straight as YUV, the stream and frames tagged with matrix, range, primaries and transfer."""
     from av.video.reformatter import ColorRange, Colorspace
@@ -284,6 +285,8 @@ def write_tagged_clip(
         ctx.color_range = int(ColorRange.JPEG if full_range else ColorRange.MPEG)
         ctx.color_primaries = _color_enum("ColorPrimaries", prim)
         ctx.color_trc = _color_enum("ColorTrc", trc)
+        if rotation:
+            video.set_display_rotation(rotation)
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(planes, format=pix_fmt)
             frame.colorspace, frame.color_range = ctx.colorspace, ctx.color_range

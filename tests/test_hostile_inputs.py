@@ -369,3 +369,33 @@ def test_audio_offset_from_the_first_video_frame_kept(tmp_path: Path, ext: str, 
     redact_video(src, out, EXACT, detectors={"faces": ScriptedDetector(lambda i, img: [])})
     assert abs(audio_offset(src) - 0.5) <= 1024 / 48000
     assert abs(audio_offset(out) - audio_offset(src)) <= 1024 / 48000  # within one audio frame
+
+
+@pytest.mark.parametrize(
+    "transfer,ext,rotation",
+    [("smpte2084", ".mkv", 0), ("arib-std-b67", ".mp4", 0), ("smpte2084", ".mp4", 90)],
+    ids=["pq-mkv", "hlg-mp4", "pq-rotated"],
+)
+def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ext: str, rotation: int) -> None:
+    import av
+
+    from redact.pipeline import redact_video
+
+    src = write_tagged_clip(tmp_path / f"in{ext}", matrix="bt2020", pix_fmt="yuv420p10le", transfer=transfer, size=(384, 216), rotation=rotation)
+    out = tmp_path / "out.mp4"
+    redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [[0, 0, 16, 16]])})
+    shown_in, tags_in = shown_rgb(src)
+    shown_out, tags_out = shown_rgb(out)
+    assert tags_out == tags_in and tags_in["color_trc"] in (16, 18)
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
+        assert fb.format.name == "yuv420p10le"
+        planes_in, planes_out = fa.to_ndarray().astype(int), fb.to_ndarray().astype(int)
+    if rotation:
+        assert (fb.width, fb.height) == (216, 384)
+        return
+    bar = 384 // len(PATCHES)
+    for i in range(len(PATCHES)):  # every 10-bit level of the uncovered bars kept (within 2 of 1023)
+        middle = (slice(60, 150), slice(i * bar + 8, (i + 1) * bar - 8))
+        assert abs(planes_out[:216][middle].mean() - planes_in[:216][middle].mean()) <= 2
+    assert planes_out[:16, :16].max() <= 64 + 2  # the covered corner: 10-bit limited-range black

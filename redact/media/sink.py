@@ -17,7 +17,7 @@ import numpy as np
 from redact.errors import OutputError
 from av.video.reformatter import ColorRange
 
-from redact.media.source import ACCURATE, Colour, VideoInfo, bgr_to_full_i420, sws_matrix, sws_range
+from redact.media.source import ACCURATE, DEEP_FORMATS, Colour, DeepPicture, VideoInfo, bgr_to_full_i420, sws_matrix, sws_range
 
 #: containers we write, by file extension
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -27,6 +27,8 @@ AUDIO_COPY: dict[str, frozenset[str]] = {
     "mov": frozenset({"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_f32le", "mp2"}),
     "matroska": frozenset(),  # empty means: anything
 }
+#: encoders that take 10-bit 4:2:0 from the PyAV wheel (libx264 as High 10)
+TEN_BIT_CODECS = frozenset({"libx264", "libx265"})
 #: stream tags that identify no one and help players
 SAFE_STREAM_TAGS = ("language",)
 
@@ -87,6 +89,11 @@ class VideoSink:
         # 4:2:0 needs even sizes; 4:4:4 keeps an odd-sized frame exact instead of resizing it.
         even = info.width % 2 == 0 and info.height % 2 == 0
         stream.pix_fmt = "yuv420p" if even else "yuv444p"
+        if info.pix_fmt in DEEP_FORMATS and even:
+            if codec in TEN_BIT_CODECS:
+                stream.pix_fmt = "yuv420p10le"  # libx264: High 10 profile; HDR stays HDR
+            else:
+                self.warnings.append(f"{codec} is used at 8 bits here: the 10-bit input loses precision (use libx264 or libx265)")
         if not even:
             self.warnings.append(
                 f"odd frame size {info.width}x{info.height} kept exactly with 4:4:4 colour (some players prefer even sizes)"
@@ -114,22 +121,44 @@ class VideoSink:
         decoder.layout = source.codec_context.layout
         return _AudioOut(out, decoder)
 
-    def write_frame(self, image: np.ndarray, pts: int) -> None:
+    def write_frame(self, image: np.ndarray, pts: int, deep: DeepPicture | None = None) -> None:
         colour = self.colour
-        if self.video.pix_fmt == "yuv420p":
+        if self.video.pix_fmt == "yuv420p10le":
+            frame = av.VideoFrame.from_ndarray(self._deep_planes(image, deep), format="yuv420p10le")
+        elif self.video.pix_fmt == "yuv420p":
             # OpenCV's conversion (BT.601, the exact inverse of redact.media.source.to_bgr) is ~3x
             # faster than swscale's and releases the GIL, so it overlaps with detection.
             yuv = bgr_to_full_i420(image) if colour.full else cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         else:
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
-                format=self.video.pix_fmt, src_color_range=ColorRange.JPEG,
-                dst_colorspace=sws_matrix(colour.matrix), dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
-            )
+            frame = self._convert(image, self.video.pix_fmt)
         _tag(frame, colour)
         frame.pts = pts
         frame.time_base = self.time_base
         self._mux(self.video.encode(frame))
+
+    def _convert(self, image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
+        colour = self.colour
+        return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
+            format=pix_fmt, src_color_range=ColorRange.JPEG,
+            dst_colorspace=sws_matrix(colour.matrix), dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
+        )
+
+    def _deep_planes(self, image: np.ndarray, deep: DeepPicture | None) -> np.ndarray:
+        """The frame's own 10-bit samples, with the covered pixels (those changed since decoding) replaced."""
+        if deep is None:
+            return self._convert(image, "yuv420p10le").to_ndarray()
+        changed = np.any(image != deep.view, axis=2)
+        if not changed.any():
+            return deep.planes
+        height, width = changed.shape
+        covered = self._convert(image, "yuv420p10le").to_ndarray()
+        planes = deep.planes.copy()
+        planes[:height][changed] = covered[:height][changed]
+        chroma = np.tile(changed.reshape(height // 2, 2, width // 2, 2).any(axis=(1, 3)).reshape(-1), 2)
+        out_chroma, new_chroma = planes[height:].reshape(-1), covered[height:].reshape(-1)
+        out_chroma[chroma] = new_chroma[chroma]
+        return planes
 
     def write_audio(self, packet: av.Packet) -> None:
         out = self.audio_map.get(packet.stream.index)

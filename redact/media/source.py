@@ -121,15 +121,48 @@ class VideoInfo:
         }
 
 
+#: formats whose every bit is kept (10-bit video stays 10-bit); others are redacted at 8 bits
+DEEP_FORMATS = frozenset({"yuv420p10le"})
+
+
+@dataclass
+class DeepPicture:
+    """A frame's own 10-bit samples (upright, I420 layout), so that pixels nobody covers keep every bit."""
+
+    planes: np.ndarray  # uint16, (H * 3 / 2) x W
+    view: np.ndarray  # the 8-bit BGR picture as decoded, before any cover: what changed in it was covered
+
+
 @dataclass
 class Frame:
     index: int
     pts: int  # in info.time_base
     image: np.ndarray  # upright BGR, H x W x 3 uint8
     key: bool = False
+    deep: DeepPicture | None = None
 
     def seconds(self, time_base: Fraction) -> float:
         return float(self.pts * time_base)
+
+
+def decode_picture(frame: av.VideoFrame, rotation: int) -> tuple[np.ndarray, DeepPicture | None]:
+    """The upright 8-bit BGR picture the detectors and styles work on and, for 10-bit video, its own samples."""
+    image = upright(to_bgr(frame), rotation)
+    if frame.format.name not in DEEP_FORMATS or frame.width % 2 or frame.height % 2:
+        return image, None
+    return image, DeepPicture(upright_i420(frame.to_ndarray(), frame.height, frame.width, rotation), image.copy())
+
+
+def upright_i420(planes: np.ndarray, height: int, width: int, rotation: int) -> np.ndarray:
+    """Turn each plane of an I420-layout picture to its display orientation."""
+    if not rotation % 360:
+        return planes
+    flat = planes.reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    y = upright(planes[:height], rotation)
+    u = upright(flat[height * width : height * width + quarter].reshape(height // 2, width // 2), rotation)
+    v = upright(flat[height * width + quarter :].reshape(height // 2, width // 2), rotation)
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -338,9 +371,9 @@ class VideoSource:
                     if last_pts is not None and pts <= last_pts:
                         pts = last_pts + 1  # the encoder needs strictly increasing times
                     last_pts = pts
-                    image = upright(to_bgr(frame), info.rotation)
+                    image, deep = decode_picture(frame, info.rotation)
                     self.frames, self.last_pts = index + 1, pts
-                    yield Frame(index=index, pts=pts, image=image, key=frame.key_frame)
+                    yield Frame(index=index, pts=pts, image=image, key=frame.key_frame, deep=deep)
                     index += 1
         except av.error.FFmpegError as exc:
             raise InputError(
