@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from redact.detectors.base import Detector
-from redact.errors import ConfigError, InputError, OutputError, RedactError
+from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
 from redact.executors import check_executor, create_executor, worker_threads_here
 from redact.media.sink import CONTAINERS
 from redact.outputs import partial_affixes
@@ -293,6 +293,11 @@ def run_job(job: Job) -> dict[str, Any]:
     detectors = job.detector_factory(settings) if job.detector_factory is not None else _default_detectors(settings)
     redact = redact_video if job.kind == "video" else redact_photo
     report = redact(Path(job.input), Path(job.output), settings, overwrite=job.overwrite, detectors=detectors)
+    truncated = getattr(report, "truncated", None)
+    if truncated and not settings.allow_truncated:  # in a batch, a cut-short file fails (and leaves no output)
+        raise TruncatedInputError(f"{truncated} (allow_truncated = true in a config file accepts it)")
+    if truncated:
+        report.warnings.append(truncated)
     output_sha256 = sha256_file(Path(job.output))
     return {"report": report.to_dict(), "output_sha256": output_sha256, "seconds": time.perf_counter() - started}
 

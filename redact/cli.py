@@ -320,6 +320,8 @@ def detect_command(
     if not quiet:
         found = ", ".join(f"{n} {k} tracks" for k, n in sorted(result.tracks.items())) or "nothing found"
         err.print(f"[green]done[/]: {result.frames} frames, {found}; wrote {output}")
+    if result.truncated:
+        err.print(f"[yellow]note[/]: {result.truncated}")
 
 
 def _ranges(values: list[str], what: str) -> list[tuple[float, float]]:

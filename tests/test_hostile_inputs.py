@@ -399,3 +399,17 @@ def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ex
         middle = (slice(60, 150), slice(i * bar + 8, (i + 1) * bar - 8))
         assert abs(planes_out[:216][middle].mean() - planes_in[:216][middle].mean()) <= 2
     assert planes_out[:16, :16].max() <= 64 + 2  # the covered corner: 10-bit limited-range black
+
+
+def test_truncated_file_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    from redact.batch import run_batch
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    whole = write_clip(src / "whole.mp4", frames=50, size=(160, 120), options={"movflags": "+faststart"})
+    (src / "cut.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    summary = run_batch(src, out, EXACT, detector_factory=lambda s: scripted())
+    assert [r.path for r in summary.failed] == ["cut.mp4"] and "input is truncated" in summary.failed[0].error
+    assert sorted(p.name for p in out.iterdir()) == ["redact-manifest.json", "whole.mp4"]
+    summary = run_batch(src, out, EXACT.replace(allow_truncated=True), detector_factory=lambda s: scripted())
+    assert not summary.failed and any("input is truncated" in w for r in summary.done for w in r.warnings)
