@@ -318,7 +318,12 @@ def shown_rgb(path: Path) -> tuple[np.ndarray, dict[str, int]]:
             "color_primaries": int(frame.color_primaries),
             "color_trc": int(frame.color_trc),
         }
-        rgb = frame.reformat(format="rgb48le", src_colorspace=frame.colorspace, src_color_range=frame.color_range)
+        from av.video.reformatter import Interpolation
+
+        accurate = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+        rgb = frame.reformat(
+            format="rgb48le", src_colorspace=frame.colorspace, src_color_range=frame.color_range, interpolation=accurate
+        )
         return rgb.to_ndarray().astype(np.float64) / 257.0, tags
 
 

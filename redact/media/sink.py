@@ -17,7 +17,16 @@ import numpy as np
 from redact.errors import OutputError
 from av.video.reformatter import ColorRange
 
-from redact.media.source import ACCURATE, DEEP_FORMATS, Colour, DeepPicture, VideoInfo, bgr_to_full_i420, sws_matrix, sws_range
+from redact.media.source import (
+    ACCURATE,
+    DEEP_FORMATS,
+    WORKING_MATRIX,
+    Colour,
+    DeepPicture,
+    VideoInfo,
+    bgr_to_full_i420,
+    sws_range,
+)
 
 #: containers we write, by file extension
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -141,7 +150,7 @@ class VideoSink:
         colour = self.colour
         return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
             format=pix_fmt, src_color_range=ColorRange.JPEG,
-            dst_colorspace=sws_matrix(colour.matrix), dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
+            dst_colorspace=WORKING_MATRIX, dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
         )
 
     def _deep_planes(self, image: np.ndarray, deep: DeepPicture | None) -> np.ndarray:

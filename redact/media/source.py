@@ -54,12 +54,11 @@ def colour_range(frame: av.VideoFrame) -> int:
     return 2 if frame.format.name.startswith("yuvj") else int(frame.color_range)
 
 
-#: swscale's names for FFmpeg's colour matrices (others convert as BT.601)
-_SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
-
-
-def sws_matrix(matrix: int) -> Colorspace:
-    return Colorspace[_SWS_MATRIX.get(matrix, "ITU601")]
+#: Every conversion between YUV and BGR, both ways, uses BT.601: the YUV values of pixels nobody
+#: covers come back as they were, and the output's tags (the input's own matrix, primaries,
+#: transfer and range) tell players how to show them. Detectors do not mind the slight hue
+#: difference BT.601 makes on BT.709 or BT.2020 material; a cover's colours stay consistent.
+WORKING_MATRIX = Colorspace.ITU601
 
 
 #: swscale without these rounds colours off by up to ~2 levels
@@ -299,13 +298,11 @@ def truncation(info: VideoInfo, frames: int, last_pts: int | None) -> str | None
 
 
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame's pixels as BGR, converted with the frame's own matrix and range.
+    """A decoded frame's pixels as BGR, in the frame's own range and the working matrix (BT.601).
 
     8-bit 4:2:0 (nearly all camera and web video) goes through OpenCV: several times faster than
     swscale, and the exact inverse of the encoder's conversion (redact.media.sink), so pixels nobody
-    covers come back unchanged instead of drifting by ~1. Its BT.601 matrix is used both ways, and
-    the output is tagged with the input's matrix, so players show the same colours; full range has
-    its own pair of converters."""
+    covers come back unchanged instead of drifting by ~1; full range has its own pair of converters."""
     name = frame.format.name
     if name in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
         planes = frame.to_ndarray()
@@ -316,7 +313,7 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
         return frame.to_ndarray(format="bgr24")
     full = colour_range(frame) == 2
     return frame.reformat(
-        format="bgr24", src_colorspace=sws_matrix(int(frame.colorspace)), src_color_range=sws_range(full),
+        format="bgr24", src_colorspace=WORKING_MATRIX, src_color_range=sws_range(full),
         dst_color_range=ColorRange.JPEG, interpolation=ACCURATE,
     ).to_ndarray()
 
