@@ -13,20 +13,11 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-
-from redact.errors import OutputError
 from av.video.reformatter import ColorRange
 
-from redact.media.source import (
-    ACCURATE,
-    DEEP_FORMATS,
-    WORKING_MATRIX,
-    Colour,
-    DeepPicture,
-    VideoInfo,
-    bgr_to_full_i420,
-    sws_range,
-)
+from redact.errors import OutputError
+from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, bgr_to_full_i420, sws_range
+from redact.media.source import DEEP_FORMATS, DeepPicture, VideoInfo
 
 #: containers we write, by file extension
 CONTAINERS: dict[str, str] = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
