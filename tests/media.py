@@ -266,6 +266,7 @@ def write_tagged_clip(
     frames: int = 5,
     codec: str = "libx264",
     rotation: int = 0,
+    options: dict[str, str] | None = None,
 ) -> Path:
     """Patch bars written straight as YUV, the stream and frames tagged with matrix, range, primaries and transfer."""
     from av.video.reformatter import ColorRange, Colorspace
@@ -279,7 +280,7 @@ def write_tagged_clip(
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=25)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        video.options = {"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {"crf": "1"}
+        video.options = {**({"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {"crf": "1"}), **(options or {})}
         ctx = video.codec_context
         ctx.colorspace = int(space)
         ctx.color_range = int(ColorRange.JPEG if full_range else ColorRange.MPEG)

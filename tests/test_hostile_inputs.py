@@ -420,3 +420,24 @@ def test_truncated_file_in_a_batch_fails_alone(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == ["redact-manifest.json", "whole.mp4"]
     summary = run_batch(src, out, EXACT.replace(allow_truncated=True), detector_factory=lambda s: scripted())
     assert not summary.failed and any("input is truncated" in w for r in summary.done for w in r.warnings)
+
+
+HDR10 = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+
+
+@pytest.mark.parametrize("codec", ["libx265", "libx264"])
+def test_hdr10_mastering_display_and_light_levels_carried(tmp_path: Path, codec: str) -> None:
+    import av
+
+    from redact.media.colour import Colour
+    from redact.pipeline import redact_video
+
+    params = {"libx265": {"x265-params": f"hdr10=1:master-display={HDR10}:max-cll=1000,400"},
+              "libx264": {"x264-params": f"mastering-display={HDR10}:cll=1000,400"}}[codec]
+    src = write_tagged_clip(tmp_path / "in.mkv", matrix="bt2020", pix_fmt="yuv420p10le", transfer="smpte2084", codec=codec, options=params)
+    out = tmp_path / "out.mp4"
+    redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [])})
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        colour_in, colour_out = Colour.of(next(a.decode(video=0))), Colour.of(next(b.decode(video=0)))
+    assert colour_in.mastering_display == HDR10 and colour_in.content_light == "1000,400"
+    assert colour_out == colour_in

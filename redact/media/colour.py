@@ -3,6 +3,7 @@ converters between its YUV and the BGR that detectors and styles work on."""
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 import av
@@ -21,6 +22,9 @@ class Colour:
     transfer: int = 2  # AVColorTransferCharacteristic: 16 PQ, 18 HLG (HDR)
     range: int = 0  # AVColorRange: 0 unspecified, 1 limited (16-235), 2 full (0-255)
     bits: int = 8  # per sample
+    # HDR10 static metadata, as x264/x265 take it: G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min), and MaxCLL,MaxFALL
+    mastering_display: str | None = None
+    content_light: str | None = None
 
     @property
     def full(self) -> bool:
@@ -34,7 +38,47 @@ class Colour:
             transfer=int(frame.color_trc),
             range=colour_range(frame),
             bits=max(c.bits for c in frame.format.components) if frame.format.components else 8,
+            mastering_display=_mastering_display(frame),
+            content_light=_content_light(frame),
         )
+
+    def encoder_params(self, codec: str) -> dict[str, str]:
+        """Encoder options that write the HDR10 static metadata (mastering display, light levels)."""
+        if codec == "libx264" and (self.mastering_display or self.content_light):
+            parts = [f"mastering-display={self.mastering_display}"] * bool(self.mastering_display)
+            return {"x264-params": ":".join(parts + [f"cll={self.content_light}"] * bool(self.content_light))}
+        if codec == "libx265" and (self.mastering_display or self.content_light):
+            parts = ["hdr10=1"] + [f"master-display={self.mastering_display}"] * bool(self.mastering_display)
+            return {"x265-params": ":".join(parts + [f"max-cll={self.content_light}"] * bool(self.content_light))}
+        return {}
+
+
+def _side_data(frame: av.VideoFrame, name: str) -> bytes | None:
+    for item in frame.side_data:
+        if getattr(item.type, "name", "") == name:
+            return bytes(item)
+    return None
+
+
+def _mastering_display(frame: av.VideoFrame) -> str | None:
+    """AVMasteringDisplayMetadata (r, g, b and white point as xy rationals, min and max luminance)."""
+    data = _side_data(frame, "MASTERING_DISPLAY_METADATA")
+    if data is None or len(data) < 88:
+        return None
+    v = struct.unpack("<22i", data[:88])
+    ratio = lambda i: v[i] / v[i + 1] if v[i + 1] else 0.0  # noqa: E731
+    if not (v[20] and v[21]):  # has_primaries, has_luminance
+        return None
+    xy = lambda i: f"({round(ratio(i) * 50000)},{round(ratio(i + 2) * 50000)})"  # noqa: E731
+    return f"G{xy(4)}B{xy(8)}R{xy(0)}WP{xy(12)}L({round(ratio(18) * 10000)},{round(ratio(16) * 10000)})"
+
+
+def _content_light(frame: av.VideoFrame) -> str | None:
+    data = _side_data(frame, "CONTENT_LIGHT_LEVEL")
+    if data is None or len(data) < 8:
+        return None
+    max_cll, max_fall = struct.unpack("<2I", data[:8])
+    return f"{max_cll},{max_fall}"
 
 
 def colour_range(frame: av.VideoFrame) -> int:

@@ -80,7 +80,7 @@ class VideoSink:
     def _add_video(self, info: VideoInfo, codec: str, crf: int, preset: str) -> av.video.stream.VideoStream:
         options: dict[str, str] = {}
         if codec in ("libx264", "libx265"):
-            options = {"crf": str(crf), "preset": preset}
+            options = {"crf": str(crf), "preset": preset, **info.colour.encoder_params(codec)}
         try:
             stream = self.container.add_stream(codec, rate=info.frame_rate, options=options)
         except (av.error.FFmpegError, ValueError) as exc:
