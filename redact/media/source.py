@@ -141,9 +141,11 @@ def main_video_stream(container: av.container.InputContainer) -> av.video.stream
         name = container.name
         raise InputError(f"{name}: has no video stream" + (" (only cover art)" if container.streams.video else ""))
 
-    def rank(s: av.video.stream.VideoStream) -> tuple[bool, int]:
+    def rank(s: av.video.stream.VideoStream) -> tuple[bool, bool, int]:
         ctx = s.codec_context
-        return (ctx.name not in STILL_CODECS, (ctx.width or 0) * (ctx.height or 0))
+        if ctx is None:  # a codec this FFmpeg lacks: chosen only when there is nothing else
+            return (False, False, 0)
+        return (True, ctx.name not in STILL_CODECS, (ctx.width or 0) * (ctx.height or 0))
 
     return max(real, key=rank)
 
@@ -151,9 +153,17 @@ def main_video_stream(container: av.container.InputContainer) -> av.video.stream
 def _describe(stream: av.stream.Stream) -> str:
     ctx = stream.codec_context
     what = f"{stream.type}:{ctx.name if ctx else 'unknown'}"
-    if stream.type == "video":
+    if stream.type == "video" and ctx is not None:
         what += f" {ctx.width}x{ctx.height}" + (" (cover art)" if _is_cover(stream) else "")
     return what
+
+
+def check_frame_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
+    if width * height > max_megapixels * 1_000_000:
+        raise InputError(
+            f"{path}: {width}x{height} frames are {round(width * height / 1e6, 1):g} megapixels, over the "
+            f"limit of {max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
+        )
 
 
 def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoInfo:
@@ -165,17 +175,14 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None:
             raise UnsupportedMediaError(f"{path}: video codec not supported")
-        if (ctx.width or 0) * (ctx.height or 0) > max_megapixels * 1_000_000:
-            raise InputError(
-                f"{path}: {ctx.width}x{ctx.height} frames are {round(ctx.width * ctx.height / 1e6, 1):g} megapixels, over the "
-                f"limit of {max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
-            )
+        check_frame_size(path, ctx.width or 0, ctx.height or 0, max_megapixels)
         try:
             rotation, first = _rotation_of(container, stream)
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: video stream is corrupt or cannot be decoded ({exc.strerror or exc})") from exc
         if first is None:
             raise InputError(f"{path}: video stream has no decodable frames")
+        check_frame_size(path, first.width, first.height, max_megapixels)  # the header may have said less
         width, height = first.width, first.height
         if rotation in (90, 270):
             width, height = height, width
