@@ -176,7 +176,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
     if settings.threads is None and (job.threads or worker_threads_here()):
         settings = settings.replace(threads=job.threads or worker_threads_here())
     seg = job.segment
-    info = dataclasses.replace(probe(Path(job.input)), frame_count=None)
+    info = dataclasses.replace(probe(Path(job.input), settings.max_megapixels), frame_count=None)
     detectors = dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
     stage = detection_stage(settings, detectors)
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
@@ -326,7 +326,7 @@ def redact_video_segments(
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
     container_format(output_path)
-    info = probe(input_path)
+    info = probe(input_path, settings.max_megapixels)
     index = keyframe_index(input_path)
     overlap = overlap if overlap is not None else max(1.5, settings.hold + 0.25, settings.backfill + 0.25)
     duration = index.seconds(index.pts[-1]) if index else 0.0
