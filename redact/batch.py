@@ -595,9 +595,10 @@ def run_batch(
         # interrupted (Ctrl-C) or a failure of the batch itself: stop, settle every file in flight
         for future in inflight:
             future.cancel()
+        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
         if owned and pool is not None:
             with contextlib.suppress(Exception):
-                interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
+                # interrupted: the workers are ended now, and the files they had are cancelled, not "died"
                 pool.stop() if interrupted and hasattr(pool, "stop") else pool.shutdown(wait=True, cancel_futures=True)
             pool = None
         for future, item in list(inflight.items()):
@@ -605,7 +606,7 @@ def run_batch(
                 if future.done() and not future.cancelled() and future.exception() is None:
                     finish(item, future)
                 else:
-                    if not future.done() or future.cancelled():
+                    if interrupted or not future.done() or future.cancelled():
                         cancelled: Future = Future()
                         cancelled.set_exception(CancelledError())
                         future = cancelled

@@ -213,6 +213,8 @@ def _batch(
     from redact.batch import run_batch
 
     def event(kind: str, path: object, detail: object) -> None:
+        if _SIGNALLED:  # interrupted: the one "interrupted" line says it; the manifest has each file
+            return
         if kind == "failed":
             message = detail.get("error", detail) if isinstance(detail, dict) else detail
             err.print(f"[red]failed[/]: {path}: {message}")

@@ -441,3 +441,35 @@ def test_hdr10_mastering_display_and_light_levels_carried(tmp_path: Path, codec:
         colour_in, colour_out = Colour.of(next(a.decode(video=0))), Colour.of(next(b.decode(video=0)))
     assert colour_in.mastering_display == HDR10 and colour_in.content_light == "1000,400"
     assert colour_out == colour_in
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
+def test_sigterm_stops_a_folder_run_with_one_line(tmp_path: Path) -> None:
+    import json
+    import signal
+    import time
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(3):
+        write_clip(folder / f"c{i}.mp4", frames=300, size=(320, 240))
+    args = [sys.executable, "-m", "redact", str(folder), "-o", str(out), "--jobs", "2", "--quality", "thorough"]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    started = time.monotonic()
+    while not (out.is_dir() and [p for p in out.iterdir() if ".partial" in p.name]) and time.monotonic() - started < 120:
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    workers = children_of(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    stderr = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 143, stderr
+    assert [line for line in stderr.splitlines() if line.strip()] == [
+        "redact: error: interrupted; unfinished outputs and temporary files were removed"
+    ]
+    files = json.loads((out / "redact-manifest.json").read_text())["files"]
+    unfinished = [name for name, entry in files.items() if entry["status"] != "done"]
+    assert unfinished and all("cancelled" in files[name]["error"] for name in unfinished)
+    assert sorted(p.name for p in out.iterdir()) == sorted(["redact-manifest.json", *(n for n in files if n not in unfinished)])
+    time.sleep(1.0)
+    assert not [pid for pid in workers if alive(pid)]
