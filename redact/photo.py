@@ -189,8 +189,9 @@ def cover_mask(shape: tuple[int, ...], found: Detections, settings: Settings) ->
 
 
 def cover_picture(picture: Picture, view: np.ndarray, found: Detections, settings: Settings) -> None:
-    """Cover the regions at the picture's own depth; clear what full transparency hid."""
-    covered = styles.cover(view.copy(), found, settings)
+    """Cover the regions at the picture's own depth; clear what full transparency hid. ``view`` (the
+    detectors' 8-bit picture) is covered in place: a large photo is not copied again."""
+    covered = styles.cover(view, found, settings)
     if picture.colour.ndim == 3 and not picture.deep:
         picture.colour = covered
     elif len(found):
