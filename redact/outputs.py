@@ -72,13 +72,24 @@ def partial_affixes(final_path: Path) -> tuple[str, str]:
     return f".{stem}.", end
 
 
-def _fsync(path: Path, directory: bool = False) -> None:
-    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; best effort (some systems, Windows among them, cannot sync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
     try:
         os.fsync(fd)
     except OSError:
-        if not directory:  # some file systems cannot sync a folder; the file itself must be synced
-            raise
+        pass
     finally:
         os.close(fd)
 
@@ -116,7 +127,7 @@ def atomic_output(final_path: Path, overwrite: bool = True) -> Iterator[Path]:
         try:
             _fsync(tmp)
             _claim(tmp, final_path, overwrite)
-            _fsync(final_path.parent, directory=True)
+            _fsync_folder(final_path.parent)
         except FileExistsError:
             raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
         except OSError as exc:
