@@ -73,7 +73,7 @@ def partial_affixes(final_path: Path) -> tuple[str, str]:
 
 
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR)  # Windows syncs only a handle open for writing
     try:
         os.fsync(fd)
     finally:
