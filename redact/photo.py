@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from redact import styles
+from redact.animated import frame_count, redact_animation
 from redact.detections import KINDS, Detections
 from redact.detect import build_detectors
 from redact.detectors.base import Detector
@@ -123,10 +124,7 @@ def read_picture(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) ->
             check_size(path, image.width, image.height, max_megapixels)
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
-                raise InputError(
-                    f"{path}: animated image ({frames} frames); redact covers still photos only, so it is "
-                    "refused rather than flattened: convert it to a video (e.g. ffmpeg -i IN OUT.mp4) and redact that"
-                )
+                raise InputError(f"{path}: animated image ({frames} frames); this command reads still photos only")
             image.load()
             return _from_pillow(ImageOps.exif_transpose(image), image.info.get("icc_profile"))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, cv2.error) as exc:
@@ -251,6 +249,8 @@ def redact_photo(
     out_format = PHOTO_FORMATS.get(output_path.suffix.lower())
     if out_format is None:
         raise OutputError(f"{output_path}: photos are written as {', '.join(sorted(PHOTO_FORMATS))}")
+    if input_path.exists() and frame_count(input_path) > 1:
+        return _redact_animated(input_path, output_path, out_format, settings, detectors, overwrite, started)
     view, picture = load_photo(input_path, settings.max_megapixels)
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
     found = detect_photo(view, detectors)
@@ -261,6 +261,25 @@ def redact_photo(
     write_file(output_path, encode_picture(picture, out_format), overwrite)
     report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), warnings=list(picture.warnings))
     for code, n in zip(*np.unique(found.kinds, return_counts=True)):
+        report.detections[KINDS[code]] = int(n)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _redact_animated(
+    input_path: Path,
+    output_path: Path,
+    out_format: str,
+    settings: Settings,
+    detectors: Mapping[str, Detector] | None,
+    overwrite: bool,
+    started: float,
+) -> PhotoReport:
+    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+    data, found = redact_animation(input_path, out_format, settings, detectors)
+    write_file(output_path, data, overwrite)
+    report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), frames=len(found))
+    for code, n in zip(*np.unique(Detections.merge(found).kinds, return_counts=True)):
         report.detections[KINDS[code]] = int(n)
     report.seconds = time.perf_counter() - started
     return report

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
-from media import PATCHES, audio_offset, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
+from media import PATCHES, audio_offset, pattern, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
 from redact.errors import InputError, OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
@@ -159,13 +159,38 @@ def test_rgba_keeps_alpha_and_clears_what_transparency_hid(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("ext", [".png", ".webp"])
-def test_animated_image_refused_not_flattened(tmp_path: Path, ext: str) -> None:
-    frames = [Image.fromarray(noise(60, 80, seed=i)) for i in range(3)]
+def test_animated_image_redacted_frame_by_frame(tmp_path: Path, ext: str) -> None:
+    frames = [Image.fromarray(np.roll(pattern(160, 120), 7 * i, axis=1)) for i in range(5)]  # smooth, and moving
     src, out = tmp_path / f"anim{ext}", tmp_path / f"out{ext}"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
-    with pytest.raises(InputError, match="animated image \\(3 frames\\)"):
-        redact_photo(src, out, EXACT, detectors=scripted())
-    assert not out.exists()
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 120, 140, 160, 180], loop=0, lossless=True)
+    seen_in = {2}  # the detector finds the face in the middle frame only
+    detector = ScriptedDetector(lambda i, img: [BOX] if i in seen_in else [])
+    report = redact_photo(src, out, EXACT, detectors={"faces": detector})
+    assert report.frames == 5 and detector.calls == 5
+    with Image.open(out) as written:
+        assert written.n_frames == 5
+        shown = []
+        for i in range(5):
+            written.seek(i)
+            shown.append((np.asarray(written.convert("RGB")).astype(int), written.info.get("duration")))
+    inside = (slice(BOX[1], BOX[3]), slice(BOX[0], BOX[2]))
+    for i, (pixels, duration) in enumerate(shown):
+        original = np.asarray(frames[i]).astype(int)
+        assert duration == 100 + 20 * i
+        covered = i in (1, 2, 3)  # its own frame and the frames either side
+        assert (pixels[inside].mean() < 6) == covered and (pixels[inside].mean() > 30) != covered
+        outside = np.ones(pixels.shape[:2], bool)
+        outside[inside] = False
+        assert np.abs(pixels[outside] - original[outside]).mean() < (0.5 if ext == ".png" else 3)
+
+
+def test_animated_image_into_a_one_frame_format_refused(tmp_path: Path) -> None:
+    frames = [Image.fromarray(noise(60, 80, seed=i)) for i in range(3)]
+    src = tmp_path / "anim.png"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(OutputError, match="written as .png or .webp"):
+        redact_photo(src, tmp_path / "out.jpg", EXACT, detectors=scripted())
+    assert leftovers(tmp_path, src) == []
 
 
 def test_photo_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> None:
