@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import tempfile
 import time
 from collections import deque
@@ -33,9 +34,10 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from redact.detectors.base import Detector
-from redact.errors import ConfigError, InputError, OutputError, RedactError
+from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
 from redact.executors import check_executor, create_executor, worker_threads_here
 from redact.media.sink import CONTAINERS
+from redact.outputs import partial_affixes
 from redact.photo import is_photo
 from redact.settings import Settings
 
@@ -46,8 +48,8 @@ MANIFEST_VERSION = 1
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".3gp", ".mpg", ".mpeg"}
 )
-#: settings that change how fast a file is done, not what comes out; a change does not redo a file
-COMPUTE_ONLY = ("threads",)
+#: settings that change how fast a file is done (or what is accepted), not what comes out; a change does not redo a file
+COMPUTE_ONLY = ("threads", "max_megapixels", "allow_truncated")
 
 #: on_event(kind, path relative to the input folder, detail). Kinds: "plan" (path "."; detail
 #: files/ignored counts), "ignored", "skipped", "start", "done", "failed".
@@ -231,7 +233,7 @@ _PARTIAL_MIDDLE = re.compile(r"[A-Za-z0-9_]{8}")
 
 def remove_partials(output_path: Path) -> list[Path]:
     """Delete temporary files that a crashed writer of ``output_path`` left (see outputs.atomic_output)."""
-    prefix, end = f".{output_path.stem}.", f".partial{output_path.suffix}"
+    prefix, end = partial_affixes(output_path)
     removed = []
     try:
         names = os.listdir(output_path.parent)
@@ -291,6 +293,11 @@ def run_job(job: Job) -> dict[str, Any]:
     detectors = job.detector_factory(settings) if job.detector_factory is not None else _default_detectors(settings)
     redact = redact_video if job.kind == "video" else redact_photo
     report = redact(Path(job.input), Path(job.output), settings, overwrite=job.overwrite, detectors=detectors)
+    truncated = getattr(report, "truncated", None)
+    if truncated and not settings.allow_truncated:  # in a batch, a cut-short file fails (and leaves no output)
+        raise TruncatedInputError(f"{truncated} (allow_truncated = true in a config file accepts it)")
+    if truncated:
+        report.warnings.append(truncated)
     output_sha256 = sha256_file(Path(job.output))
     return {"report": report.to_dict(), "output_sha256": output_sha256, "seconds": time.perf_counter() - started}
 
@@ -588,16 +595,18 @@ def run_batch(
         # interrupted (Ctrl-C) or a failure of the batch itself: stop, settle every file in flight
         for future in inflight:
             future.cancel()
+        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
         if owned and pool is not None:
             with contextlib.suppress(Exception):
-                pool.shutdown(wait=True, cancel_futures=True)
+                # interrupted: the workers are ended now, and the files they had are cancelled, not "died"
+                pool.stop() if interrupted and hasattr(pool, "stop") else pool.shutdown(wait=True, cancel_futures=True)
             pool = None
         for future, item in list(inflight.items()):
             with contextlib.suppress(BaseException):
                 if future.done() and not future.cancelled() and future.exception() is None:
                     finish(item, future)
                 else:
-                    if not future.done() or future.cancelled():
+                    if interrupted or not future.done() or future.cancelled():
                         cancelled: Future = Future()
                         cancelled.set_exception(CancelledError())
                         future = cancelled

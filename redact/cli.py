@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,7 +23,7 @@ except ImportError:  # pragma: no cover - older typer with click installed besid
     from click.exceptions import ClickException
 
 from redact import __version__
-from redact.errors import Cancelled, ConfigError, RedactError
+from redact.errors import Cancelled, ConfigError, RedactError, TruncatedInputError
 from redact.settings import DEFAULTS, HELP, Settings, load_config
 
 app = typer.Typer(
@@ -80,7 +82,18 @@ def _progress(quiet: bool, label: str) -> tuple[Progress | None, Callable[[int, 
 
 def _write_report(path: Optional[Path], data: dict[str, Any]) -> None:
     if path is not None:
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        from redact.outputs import write_file
+
+        write_file(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+
+
+def _check_side_files(**paths: Optional[Path]) -> None:
+    """--report and --save-tracks are checked before the run, so a long encode never ends in a write error."""
+    from redact.outputs import check_side_file
+
+    for option, path in paths.items():
+        if path is not None:
+            check_side_file(path, "--" + option.replace("_", "-"))
 
 
 @app.command("run")
@@ -109,6 +122,8 @@ def run_command(
     keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
     device: str = _opt("device", "--device"),
     threads: Optional[int] = _opt("threads", "--threads"),
+    max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
+    allow_truncated: bool = _opt("allow_truncated", "--allow-truncated"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
     save_tracks: Optional[Path] = typer.Option(None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."),
@@ -124,6 +139,7 @@ def run_command(
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    _check_side_files(report=report, save_tracks=save_tracks)
     if cluster:
         executor = "dask"
     if input.is_dir():
@@ -136,6 +152,8 @@ def run_command(
         if not quiet:
             found = ", ".join(f"{n} {k}s" for k, n in sorted(photo.detections.items())) or "nothing found"
             err.print(f"[green]done[/]: {found}; wrote {output} (no EXIF, XMP or IPTC)")
+        for warning in photo.warnings:
+            err.print(f"[yellow]note[/]: {warning}")
         return
     output = output or default_output(input)
     progress, update = _progress(quiet, input.name)
@@ -170,6 +188,15 @@ def run_command(
         )
     for warning in result.warnings:
         err.print(f"[yellow]note[/]: {warning}")
+    _check_truncated(result.truncated, settings)
+
+
+def _check_truncated(truncated: str | None, settings: Settings) -> None:
+    """A cut-short input is written as far as it decodes, but never reported as a plain success."""
+    if truncated and not settings.allow_truncated:
+        raise TruncatedInputError(f"{truncated}; the output holds only that part (--allow-truncated accepts this)")
+    if truncated:
+        err.print(f"[yellow]note[/]: {truncated} (accepted: --allow-truncated)")
 
 
 def _batch(
@@ -186,6 +213,8 @@ def _batch(
     from redact.batch import run_batch
 
     def event(kind: str, path: object, detail: object) -> None:
+        if _SIGNALLED:  # interrupted: the one "interrupted" line says it; the manifest has each file
+            return
         if kind == "failed":
             message = detail.get("error", detail) if isinstance(detail, dict) else detail
             err.print(f"[red]failed[/]: {path}: {message}")
@@ -217,6 +246,7 @@ def batch_command(
     shape: str = _opt("shape", "--shape"),
     audio: bool = _opt("audio", "--audio/--no-audio"),
     device: str = _opt("device", "--device"),
+    max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
     config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the batch summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet"),
@@ -224,6 +254,7 @@ def batch_command(
     """Redact a whole archive folder; a second run skips finished files and retries failed ones."""
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
+    _check_side_files(report=report)
     if not input.is_dir():
         raise ConfigError(f"{input}: not a folder (use `redact {input}` for one file)")
     _batch(input, output, settings, jobs, "dask" if cluster else executor, cluster, overwrite, report, quiet)
@@ -291,6 +322,8 @@ def detect_command(
     if not quiet:
         found = ", ".join(f"{n} {k} tracks" for k, n in sorted(result.tracks.items())) or "nothing found"
         err.print(f"[green]done[/]: {result.frames} frames, {found}; wrote {output}")
+    if result.truncated:
+        err.print(f"[yellow]note[/]: {result.truncated}")
 
 
 def _ranges(values: list[str], what: str) -> list[tuple[float, float]]:
@@ -332,6 +365,7 @@ def render_command(
     from redact.pipeline import redact_video
     from redact.tracks_file import add_cover_all, add_manual, load
 
+    _check_side_files(report=report)
     info = probe(input)
     try:
         ids = {int(v) for v in keep_visible.split(",") if v.strip()}
@@ -422,6 +456,7 @@ def verify_command(
     """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""
     from redact.verify import verify
 
+    _check_side_files(report=report)
     settings = Settings(
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()),
         face_threshold=threshold,
@@ -463,6 +498,24 @@ def version_command() -> None:
 COMMANDS = {"run", "demo", "version", "detect", "render", "preview", "verify", "batch"}
 
 
+#: the signal that stopped this run, if one did (see _on_signal)
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    """SIGINT and SIGTERM (kill, docker stop, systemd, SLURM) both stop the run as Ctrl-C does: the
+    KeyboardInterrupt unwinds every cleanup path (workers, temporary files, segment folders)."""
+    _SIGNALLED.append(signum)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _interrupted(debug: bool) -> None:
+    signum = _SIGNALLED[0] if _SIGNALLED else signal.SIGINT
+    _fail("interrupted; unfinished outputs and temporary files were removed", 128 + int(signum), debug)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     # `redact INPUT ...` means `redact run INPUT ...`
@@ -471,25 +524,30 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["--version"]:
         args = ["version"]
     debug = os.environ.get("REDACT_DEBUG") == "1"
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _on_signal)
     try:
         code = app(args=args, prog_name="redact", standalone_mode=False)
-        if isinstance(code, int) and code:
-            sys.exit(code)
-    except Abort:
-        _fail("interrupted; no output was written", 130, debug)
+    except (Abort, KeyboardInterrupt):
+        code = 130
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted; no output was written", 130, debug)
-    except Cancelled as exc:
-        _fail(str(exc), exc.exit_code, debug)
     except RedactError as exc:
+        if _SIGNALLED:
+            _interrupted(debug)
         _fail(str(exc), exc.exit_code, debug)
     except Exception as exc:  # a bug: still one line and a non-zero exit; the traceback on request
+        if _SIGNALLED:
+            _interrupted(debug)
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with REDACT_DEBUG=1 for details)", 70, debug)
+    if _SIGNALLED or code == 130:  # typer turns a KeyboardInterrupt into a silent exit 130
+        _interrupted(debug)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 def _fail(message: str, code: int, debug: bool) -> None:

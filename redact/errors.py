@@ -43,6 +43,13 @@ class ConfigError(RedactError):
     exit_code = 2
 
 
+class TruncatedInputError(RedactError):
+    """The input was cut short; the output holds what could be decoded (raised by the CLI, not the library,
+    after the output is written, unless --allow-truncated)."""
+
+    exit_code = 6
+
+
 class Cancelled(RedactError):
     """The run was interrupted (Ctrl-C); nothing was written."""
 

@@ -16,6 +16,7 @@ so no ONNX session is ever pickled.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -104,6 +105,19 @@ class ManagedExecutor(Executor):
                     close()
                 except Exception:  # tearing down a cluster must not hide the run's own error
                     pass
+
+    def stop(self) -> None:
+        """Interrupted: end the local worker processes now (a running job is not waited for), then shut down."""
+        processes = list((getattr(self.inner, "_processes", None) or {}).values())
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.terminate()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(5)
+                if process.is_alive():
+                    process.kill()
+        self.shutdown(wait=True, cancel_futures=True)
 
     def __repr__(self) -> str:
         return f"<{self.name} executor, {self.workers} worker(s), {self.worker_threads or 'auto'} detector thread(s) each>"

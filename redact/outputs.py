@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -15,8 +16,26 @@ def default_output(input_path: Path, suffix: str = ".mp4") -> Path:
     return input_path.with_name(f"{input_path.stem}.redacted{suffix}")
 
 
+def check_name(path: Path) -> None:
+    if len(path.name.encode()) > _name_max(path.parent if path.parent.is_dir() else Path(".")):
+        raise OutputError(f"{path.name[:40]}...: file name too long for this file system ({len(path.name.encode())} bytes)")
+
+
+def check_side_file(path: Path, what: str) -> None:
+    """Check where a report or detections file will go before the run, not after a long encode."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise OutputError(f"{what} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise OutputError(f"{what} {path}: is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"{what} {path}: not writable")
+    check_name(path)
+
+
 def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
     folder = output_path.parent
+    check_name(output_path)
     if not folder.is_dir():
         raise OutputError(f"{output_path}: output folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
@@ -32,16 +51,101 @@ def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise OutputError(f"{output_path}: is the input file; redact never overwrites its input")
 
 
+#: what a temporary name adds to the output's own name: "." + "." + 8 random characters + ".partial"
+_PARTIAL_EXTRA = len("..") + 8 + len(".partial")
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def partial_affixes(final_path: Path) -> tuple[str, str]:
+    """Prefix and ending of the temporary names for ``final_path``, short enough that the temporary
+    name fits wherever the output's own name fits (the stem is shortened when needed)."""
+    stem, end = final_path.stem, f".partial{final_path.suffix}"
+    room = _name_max(final_path.parent) - _PARTIAL_EXTRA - len(final_path.suffix.encode())
+    while stem and len(stem.encode()) > room:
+        stem = stem[:-1]
+    return f".{stem}.", end
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR)  # Windows syncs only a handle open for writing
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the rename itself durable; best effort (some systems, Windows among them, cannot sync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _claim(tmp: Path, final_path: Path, overwrite: bool) -> None:
+    """Move the finished file into place. Without ``overwrite`` the final name is created only if it is
+    still absent (a hard link is atomic), so two runs can never both claim one output."""
+    if overwrite:
+        os.replace(tmp, final_path)
+        return
+    try:
+        os.link(tmp, final_path)
+    except FileExistsError:
+        raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+    except OSError:  # no hard links here (some network or FAT file systems): claim the name exclusively
+        os.close(os.open(final_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        os.replace(tmp, final_path)
+        return
+    tmp.unlink()
+
+
 @contextlib.contextmanager
-def atomic_output(final_path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``final_path``; rename it into place only if the block succeeds."""
-    fd, name = tempfile.mkstemp(prefix=f".{final_path.stem}.", suffix=f".partial{final_path.suffix}", dir=final_path.parent)
+def atomic_output(final_path: Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path``; only if the block succeeds is the file synced to disk
+    and renamed into place. On any failure (a full disk included) nothing is left behind."""
+    prefix, end = partial_affixes(final_path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=end, dir=final_path.parent)
+    except OSError as exc:
+        raise OutputError(f"{final_path}: cannot create a temporary file beside it ({exc.strerror or exc})") from exc
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, final_path)
+        try:
+            _fsync(tmp)
+            _claim(tmp, final_path, overwrite)
+            _fsync_folder(final_path.parent)
+        except FileExistsError:
+            raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+        except OSError as exc:
+            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def write_file(final_path: Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``final_path`` through :func:`atomic_output`; a short write or any error
+    (a full disk: ENOSPC, a size limit: EFBIG) raises OutputError and leaves nothing."""
+    with atomic_output(final_path, overwrite) as tmp:
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            if tmp.stat().st_size != len(data):
+                raise OSError(errno.EIO, "short write")
+        except OSError as exc:
+            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc

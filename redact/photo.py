@@ -7,21 +7,25 @@ profile is kept, since it says how to show colours and nothing about anyone.
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from redact import styles
+from redact.animated import frame_count, redact_animation
 from redact.detections import KINDS, Detections
 from redact.detect import build_detectors
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError
-from redact.outputs import atomic_output, check_output
-from redact.settings import Settings
+from redact.outputs import check_output, write_file
+from redact.regions import covered_mask, grow, margins
+from redact.settings import DEFAULTS, Settings
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF"}
 
@@ -53,39 +57,175 @@ class PhotoReport:
         return dict(self.__dict__)
 
 
-def load_photo(path: Path) -> tuple[np.ndarray, Image.Image]:
-    """The upright picture as BGR, and the opened image (for its format and colour profile)."""
+#: Pillow's own guard against decompression bombs is replaced by redact's limit (settings.max_megapixels),
+#: checked on the header before any pixel is decoded, with a message that says how to raise it.
+Image.MAX_IMAGE_PIXELS = None
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass
+class Picture:
+    """A photo's pixels at their own depth: grey (H x W) or BGR (H x W x 3), 8 or 16 bits, and its alpha."""
+
+    colour: np.ndarray
+    alpha: np.ndarray | None = None
+    icc_profile: bytes | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def deep(self) -> bool:
+        return self.colour.dtype == np.uint16
+
+    def view(self) -> np.ndarray:
+        """8-bit BGR as a viewer shows it, for the detectors; pixels under full transparency are black."""
+        colour = _to_8bit(self.colour)
+        bgr = cv2.cvtColor(colour, cv2.COLOR_GRAY2BGR) if colour.ndim == 2 else colour.copy()
+        if self.alpha is not None:
+            bgr[self.alpha == 0] = 0
+        return bgr
+
+
+def _to_8bit(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype == np.uint8:
+        return pixels
+    return ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _png_header(path: Path) -> tuple[int, int, int] | None:
+    """(width, height, bit depth) from a PNG's IHDR, without decoding it; None if not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24]
+
+
+def check_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
+    if width * height > max_megapixels * 1_000_000:
+        raise InputError(
+            f"{path}: {width}x{height} is {round(width * height / 1e6, 1):g} megapixels, over the limit of "
+            f"{max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
+        )
+
+
+def read_picture(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> Picture:
+    """Open a photo, refusing what it cannot keep exactly (animations) or hold (over the pixel limit)."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.suffix.lower() in (".heic", ".heif") and not _enable_heif():
         raise InputError(f"{path}: HEIC photos need the optional extra: pip install 'redact[heic]'")
     try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        png = _png_header(path)
+        if png is not None and png[2] == 16:  # Pillow reads 16-bit colour PNGs as 8 bits; OpenCV keeps all 16
+            check_size(path, png[0], png[1], max_megapixels)
+            return _read_deep_png(path)
+        with Image.open(path) as image:
+            check_size(path, image.width, image.height, max_megapixels)
+            frames = getattr(image, "n_frames", 1)
+            if frames > 1:
+                raise InputError(f"{path}: animated image ({frames} frames); this command reads still photos only")
+            image.load()
+            return _from_pillow(ImageOps.exif_transpose(image), image.info.get("icc_profile"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, cv2.error) as exc:
         raise InputError(f"{path}: not a photo, or corrupt") from exc
-    upright = ImageOps.exif_transpose(image)
-    rgb = np.asarray(upright.convert("RGB"))
-    return np.ascontiguousarray(rgb[:, :, ::-1]), image
+
+
+def _read_deep_png(path: Path) -> Picture:
+    pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ValueError("undecodable")
+    alpha = None
+    if pixels.ndim == 3 and pixels.shape[2] in (2, 4):  # grey + alpha, BGR + alpha
+        pixels, alpha = np.ascontiguousarray(pixels[:, :, :-1]), np.ascontiguousarray(pixels[:, :, -1])
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    picture = Picture(pixels.astype(np.uint16), None if alpha is None else alpha.astype(np.uint16))
+    with Image.open(path) as image:
+        if image.info.get("icc_profile"):
+            picture.warnings.append("the 16-bit PNG's colour profile is not kept")
+    return picture
+
+
+def _from_pillow(image: Image.Image, icc: bytes | None) -> Picture:
+    mode = image.mode
+    if mode.startswith("I"):  # 16- or 32-bit integer grey: converting to "L" would clip it to white
+        return Picture(np.clip(np.asarray(image).astype(np.int64), 0, 65535).astype(np.uint16), None, icc)
+    if mode in ("1", "L", "F"):
+        return Picture(np.array(image.convert("L")), None, icc)
+    if mode == "LA":
+        la = np.asarray(image)
+        return Picture(np.ascontiguousarray(la[:, :, 0]), np.ascontiguousarray(la[:, :, 1]), icc)
+    if mode in ("RGBA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"))
+        return Picture(np.ascontiguousarray(rgba[:, :, 2::-1]), np.ascontiguousarray(rgba[:, :, 3]), icc)
+    if mode in ("CMYK", "LAB"):
+        icc = None  # a CMYK or Lab profile would be wrong for the RGB pixels written
+    return Picture(np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1]), None, icc)
+
+
+def load_photo(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> tuple[np.ndarray, Picture]:
+    """The upright picture as 8-bit BGR (what the detectors see), and the picture at its own depth."""
+    picture = read_picture(path, max_megapixels)
+    return picture.view(), picture
 
 
 def detect_photo(bgr: np.ndarray, detectors: Mapping[str, Detector]) -> Detections:
     return Detections.merge(d.detect(bgr) for d in detectors.values())
 
 
-def save_photo(bgr: np.ndarray, path: Path, fmt: str, icc_profile: bytes | None) -> None:
-    """Write pixels only: no EXIF, XMP, IPTC, comments or thumbnails."""
-    image = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+def cover_mask(shape: tuple[int, ...], found: Detections, settings: Settings) -> np.ndarray:
+    """Which pixels the styles paint over (the same regions as styles.cover)."""
+    return covered_mask(grow(found, margins(settings)), settings.shape, shape[0], shape[1])
+
+
+def cover_picture(picture: Picture, view: np.ndarray, found: Detections, settings: Settings) -> None:
+    """Cover the regions at the picture's own depth; clear what full transparency hid. ``view`` (the
+    detectors' 8-bit picture) is covered in place: a large photo is not copied again."""
+    covered = styles.cover(view, found, settings)
+    if picture.colour.ndim == 3 and not picture.deep:
+        picture.colour = covered
+    elif len(found):
+        new = cv2.cvtColor(covered, cv2.COLOR_BGR2GRAY) if picture.colour.ndim == 2 else covered
+        if picture.deep:
+            new = new.astype(np.uint16) * 257
+        mask = cover_mask(view.shape, found, settings)
+        picture.colour[mask] = new[mask]
+    if picture.alpha is not None:
+        picture.colour[picture.alpha == 0] = 0
+
+
+def encode_picture(picture: Picture, fmt: str) -> bytes:
+    """The file's bytes: pixels only, no EXIF, XMP, IPTC, comments or thumbnails."""
+    colour, alpha = picture.colour, picture.alpha
+    if fmt == "PNG" and picture.deep:
+        pixels = colour if alpha is None else cv2.merge([*(cv2.split(colour) if colour.ndim == 3 else [colour]), alpha])
+        ok, data = cv2.imencode(".png", pixels)
+        if not ok:
+            raise OutputError("encoding the PNG failed")
+        return data.tobytes()
+    if picture.deep:
+        picture.warnings.append(f"{fmt} holds 8 bits per channel: the 16-bit picture was written as 8-bit")
+        colour, alpha = _to_8bit(colour), None if alpha is None else _to_8bit(alpha)
+    if alpha is not None and fmt == "JPEG":
+        picture.warnings.append("JPEG has no transparency: transparent areas were written black")
+        alpha = None
+    rgb = colour if colour.ndim == 2 else colour[:, :, ::-1]
+    if colour.ndim == 2 and fmt != "PNG" and fmt != "JPEG":
+        rgb = np.stack([colour] * 3, -1)
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    if alpha is not None:
+        image.putalpha(Image.fromarray(alpha))
     options: dict[str, Any] = {}
-    if icc_profile:
-        options["icc_profile"] = icc_profile
+    if picture.icc_profile:
+        options["icc_profile"] = picture.icc_profile
+    if fmt in ("JPEG", "WEBP", "HEIF"):
+        options.update(quality=92)
     if fmt == "JPEG":
-        options.update(quality=92, subsampling=0)
-    elif fmt == "WEBP":
-        options.update(quality=92)
-    elif fmt == "HEIF":
-        options.update(quality=92)
-    image.save(path, format=fmt, **options)
+        options.update(subsampling=0)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
 
 
 def redact_photo(
@@ -102,16 +242,37 @@ def redact_photo(
     out_format = PHOTO_FORMATS.get(output_path.suffix.lower())
     if out_format is None:
         raise OutputError(f"{output_path}: photos are written as {', '.join(sorted(PHOTO_FORMATS))}")
-    bgr, original = load_photo(input_path)
+    if input_path.exists() and frame_count(input_path) > 1:
+        return _redact_animated(input_path, output_path, out_format, settings, detectors, overwrite, started)
+    view, picture = load_photo(input_path, settings.max_megapixels)
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-    found = detect_photo(bgr, detectors)
-    styles.cover(bgr, found, settings)
+    found = detect_photo(view, detectors)
+    cover_picture(picture, view, found, settings)
     if out_format == "HEIF":
         _enable_heif()
-    with atomic_output(output_path) as tmp:
-        save_photo(bgr, tmp, out_format, original.info.get("icc_profile"))
-    report = PhotoReport(str(input_path), str(output_path), settings.to_dict())
+    # encoded in memory, then written, synced and renamed: a full disk leaves nothing behind
+    write_file(output_path, encode_picture(picture, out_format), overwrite)
+    report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), warnings=list(picture.warnings))
     for code, n in zip(*np.unique(found.kinds, return_counts=True)):
+        report.detections[KINDS[code]] = int(n)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _redact_animated(
+    input_path: Path,
+    output_path: Path,
+    out_format: str,
+    settings: Settings,
+    detectors: Mapping[str, Detector] | None,
+    overwrite: bool,
+    started: float,
+) -> PhotoReport:
+    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+    data, found = redact_animation(input_path, out_format, settings, detectors)
+    write_file(output_path, data, overwrite)
+    report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), frames=len(found))
+    for code, n in zip(*np.unique(Detections.merge(found).kinds, return_counts=True)):
         report.detections[KINDS[code]] = int(n)
     report.seconds = time.perf_counter() - started
     return report

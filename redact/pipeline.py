@@ -52,6 +52,7 @@ class RunReport:
     detector_calls: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    truncated: str | None = None  # why the input looks cut short; its output holds what decoded
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
     @contextmanager
@@ -154,7 +155,8 @@ def track_video(
             report.tracks[name] = report.tracks.get(name, 0) + 1
     if frames == 0:
         raise InputError(f"{info.path}: no video frames could be decoded")
-    if info.frame_count and frames != info.frame_count:
+    report.truncated = source.truncation()
+    if info.frame_count and frames > info.frame_count:
         report.warnings.append(f"decoded {frames} frames where the container lists {info.frame_count}")
 
 
@@ -215,7 +217,7 @@ def redact_video(
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
-    info = probe(input_path)
+    info = probe(input_path, settings.max_megapixels)
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
     stage = None
     if plan is None:
@@ -227,7 +229,7 @@ def redact_video(
         report.warnings.append(
             "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
         )
-    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path) as tmp:
+    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path, overwrite) as tmp:
         container_tags = dict(source.container.metadata)
         sink = VideoSink(
             tmp,
@@ -246,7 +248,7 @@ def redact_video(
             with report.timing("cover"):
                 styles.cover(frame.image, dets, settings)
             with report.timing("encode"):
-                sink.write_frame(frame.image, frame.pts)
+                sink.write_frame(frame.image, frame.pts, frame.deep)
                 for packet in audio:
                     sink.write_audio(packet)
 

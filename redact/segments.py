@@ -35,7 +35,7 @@ import av
 from redact import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, probe, to_bgr, upright
+from redact.media.source import Frame, VideoInfo, VideoSource, _open, decode_picture, main_video_stream, probe, truncation
 from redact.outputs import atomic_output, check_output
 from redact.settings import Settings
 
@@ -66,7 +66,7 @@ def keyframe_index(path: Path) -> KeyframeIndex | None:
     pts: list[int] = []
     keys: list[int] = []
     with _open(Path(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -144,8 +144,8 @@ class SegmentSource(VideoSource):
                         continue  # from before the window (a seek lands on the keyframe at or before it)
                     if seg.read_to is not None and frame.pts >= seg.read_to:
                         return
-                    image = upright(to_bgr(frame), self.info.rotation)
-                    yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame)
+                    image, deep = decode_picture(frame, self.info.rotation)
+                    yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame, deep=deep)
                     index += 1
         except av.error.FFmpegError as exc:
             raise InputError(
@@ -176,7 +176,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
     if settings.threads is None and (job.threads or worker_threads_here()):
         settings = settings.replace(threads=job.threads or worker_threads_here())
     seg = job.segment
-    info = dataclasses.replace(probe(Path(job.input)), frame_count=None)
+    info = dataclasses.replace(probe(Path(job.input), settings.max_megapixels), frame_count=None)
     detectors = dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
     stage = detection_stage(settings, detectors)
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
@@ -189,7 +189,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
             frame, dets = item
             styles.cover(frame.image, dets, settings)
             # from 0, as a whole video would be: containers keep such timestamps exactly
-            sink.write_frame(frame.image, frame.pts - seg.start)
+            sink.write_frame(frame.image, frame.pts - seg.start, frame.deep)
 
         encoder = Consumer(f"redact-segment-{seg.number}", encode, maxsize=8)
 
@@ -326,7 +326,7 @@ def redact_video_segments(
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
     container_format(output_path)
-    info = probe(input_path)
+    info = probe(input_path, settings.max_megapixels)
     index = keyframe_index(input_path)
     overlap = overlap if overlap is not None else max(1.5, settings.hold + 0.25, settings.backfill + 0.25)
     duration = index.seconds(index.pts[-1]) if index else 0.0
@@ -365,7 +365,8 @@ def redact_video_segments(
             raise OutputError(f"{output_path}: redacted {report.frames} frames where the input has {index.frames}")
         if info.other_streams:
             report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
-        with atomic_output(output_path) as tmp:  # renamed into place only once the join is complete and checked
+        report.truncated = truncation(info, index.frames, index.pts[-1])
+        with atomic_output(output_path, overwrite) as tmp:  # renamed into place only once the join is complete and checked
             report.warnings.extend(
                 join_segments(
                     [(workdir / f"{s.number:05d}.mp4", s) for s in segments],
@@ -377,6 +378,11 @@ def redact_video_segments(
                     keep_metadata=settings.keep_metadata,
                 )
             )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
+        if own_pool:
+            own_pool = False
+            pool.stop()
+        raise
     finally:
         if own_pool:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -56,6 +56,9 @@ class Settings:
     # compute
     device: str = "cpu"
     threads: int | None = None
+    # limits and hostile input
+    max_megapixels: float = 120.0
+    allow_truncated: bool = False
 
     def __post_init__(self) -> None:
         targets = tuple(self.targets)
@@ -84,6 +87,8 @@ class Settings:
             raise ConfigError(f"backfill must be at most {MAX_BACKFILL} seconds, got {self.backfill}")
         if not 0 <= self.crf <= 51:
             raise ConfigError(f"crf must be 0..51, got {self.crf}")
+        if not self.max_megapixels > 0:
+            raise ConfigError(f"max-megapixels must be above 0, got {self.max_megapixels}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be 1 or more")
 
@@ -125,6 +130,8 @@ HELP: dict[str, str] = {
     "keep_metadata": "Keep the input's container and stream tags (creation time, GPS, device). Off by default; data, subtitle and attachment streams are never copied.",
     "device": "Where models run: cpu, or an ONNX Runtime provider such as cuda, coreml, dml, openvino.",
     "threads": "CPU threads for each detector (default: chosen for this machine).",
+    "max_megapixels": "Refuse photos and video frames larger than this many megapixels, checked before decoding (memory grows with size; 120 holds 108 MP phone photos).",
+    "allow_truncated": "Accept a truncated or cut-short input: write what decodes and exit 0 (without it: the output is written, and the exit code is 6).",
 }
 
 

@@ -170,3 +170,201 @@ def exif_with_gps_and_thumbnail(make: str, model: str, thumbnail_jpeg: bytes) ->
         0,
     )
     return b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd0(gps_at, ifd1_at) + gps + ifd1 + thumbnail_jpeg
+
+
+def write_with_cover(path: Path, *, cover_size: int = 1000, size: tuple[int, int] = (320, 180), frames: int = 10, flagged: bool = True) -> Path:
+    """A clip whose first-added video stream is a one-picture JPEG cover: an attached picture when
+    ``flagged`` (MP4 keeps the flag; Matroska stores it as an ordinary track first, without it)."""
+    import cv2
+
+    fmt = "mp4" if path.suffix == ".mp4" else "matroska"
+    ok, jpeg = cv2.imencode(".jpg", checker(cover_size, cover_size))
+    with av.open(str(path), "w", format=fmt) as container:
+        cover = container.add_stream("mjpeg", rate=1)
+        cover.width = cover.height = cover_size
+        cover.pix_fmt = "yuvj420p"
+        cover.time_base = Fraction(1, 90000)
+        if flagged:
+            cover.disposition = av.stream.Disposition.attached_pic
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast"}
+        container.start_encoding()
+        packet = av.Packet(jpeg.tobytes())
+        packet.stream, packet.pts, packet.dts, packet.time_base = cover, 0, 0, Fraction(1, 90000)
+        container.mux(packet)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(*size, i), format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def write_two_videos(path: Path, small: tuple[int, int] = (160, 90), large: tuple[int, int] = (320, 180), frames: int = 10) -> Path:
+    """A Matroska file with two video streams, the small one first."""
+    with av.open(str(path), "w", format="matroska") as container:
+        streams = []
+        for size in (small, large):
+            s = container.add_stream("libx264", rate=25)
+            s.width, s.height = size
+            s.pix_fmt = "yuv420p"
+            s.options = {"preset": "ultrafast"}
+            streams.append(s)
+        for i in range(frames):
+            for s in streams:
+                frame = av.VideoFrame.from_ndarray(pattern(s.width, s.height, i), format="bgr24")
+                frame.pts = i
+                container.mux(s.encode(frame))
+        for s in streams:
+            container.mux(s.encode(None))
+    return path
+
+
+#: (Kr, Kb) of the colour matrices the tests use
+MATRICES = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114), "bt2020": (0.2627, 0.0593)}
+#: saturated patches (RGB 0-1) and near-black / near-white, where range mistakes show most
+PATCHES = [(0.9, 0.1, 0.1), (0.1, 0.85, 0.1), (0.1, 0.1, 0.9), (0.9, 0.9, 0.1), (0.02, 0.02, 0.02), (0.98, 0.98, 0.98)]
+
+
+def yuv_patches(width: int, height: int, matrix: str, full_range: bool, bits: int = 8, sub: int = 2) -> np.ndarray:
+    """A yuv420p (sub=2; 10-bit with bits=10) or yuv444p (sub=1) picture of vertical patch bars, laid out
+    as PyAV's from_ndarray takes it."""
+    kr, kb = MATRICES[matrix]
+    scale = 1 << (bits - 8)
+    y = np.zeros((height, width), np.float64)
+    u = np.zeros((height // sub, width // sub), np.float64)
+    v = np.zeros_like(u)
+    bar = width // len(PATCHES)
+    for i, (r, g, b) in enumerate(PATCHES):
+        luma = kr * r + (1 - kr - kb) * g + kb * b
+        cb, cr = (b - luma) / (2 * (1 - kb)), (r - luma) / (2 * (1 - kr))
+        if full_range:
+            yy, uu, vv = luma * 255, 128 + cb * 255, 128 + cr * 255
+        else:
+            yy, uu, vv = 16 + luma * 219, 128 + cb * 224, 128 + cr * 224
+        y[:, i * bar : (i + 1) * bar] = yy * scale
+        u[:, i * bar // sub : (i + 1) * bar // sub] = uu * scale
+        v[:, i * bar // sub : (i + 1) * bar // sub] = vv * scale
+    dtype = np.uint8 if bits == 8 else np.uint16
+    top = (1 << bits) - 1
+    if sub == 1:
+        return np.stack([np.clip(np.round(p), 0, top).astype(dtype) for p in (y, u, v)])
+    return np.concatenate([np.clip(np.round(p), 0, top).astype(dtype).reshape(-1, width) for p in (y, u, v)])
+
+
+def write_tagged_clip(
+    path: Path,
+    *,
+    matrix: str = "bt709",
+    full_range: bool = False,
+    pix_fmt: str = "yuv420p",
+    primaries: str | None = None,
+    transfer: str | None = None,
+    size: tuple[int, int] = (384, 216),
+    frames: int = 5,
+    codec: str = "libx264",
+    rotation: int = 0,
+    options: dict[str, str] | None = None,
+) -> Path:
+    """Patch bars written straight as YUV, the stream and frames tagged with matrix, range, primaries and transfer."""
+    from av.video.reformatter import ColorRange, Colorspace
+
+    width, height = size
+    bits = 10 if "10" in pix_fmt else 8
+    planes = yuv_patches(width, height, matrix, full_range, bits, 1 if "444" in pix_fmt else 2)
+    space = {"bt709": Colorspace.ITU709, "bt601": Colorspace.SMPTE170M, "bt2020": Colorspace.BT2020}[matrix]
+    prim = primaries or {"bt709": "bt709", "bt601": "smpte170m", "bt2020": "bt2020"}[matrix]
+    trc = transfer or {"bt709": "bt709", "bt601": "smpte170m", "bt2020": "bt709"}[matrix]
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=25)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.options = {**({"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {"crf": "1"}), **(options or {})}
+        ctx = video.codec_context
+        ctx.colorspace = int(space)
+        ctx.color_range = int(ColorRange.JPEG if full_range else ColorRange.MPEG)
+        ctx.color_primaries = _color_enum("ColorPrimaries", prim)
+        ctx.color_trc = _color_enum("ColorTrc", trc)
+        if rotation:
+            video.set_display_rotation(rotation)
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(planes, format=pix_fmt)
+            frame.colorspace, frame.color_range = ctx.colorspace, ctx.color_range
+            frame.color_primaries, frame.color_trc = ctx.color_primaries, ctx.color_trc
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def _color_enum(kind: str, name: str) -> int:
+    import av.video.reformatter as r
+
+    values = {
+        "ColorPrimaries": {"bt709": 1, "smpte170m": 6, "bt2020": 9},
+        "ColorTrc": {"bt709": 1, "smpte170m": 6, "smpte2084": 16, "arib-std-b67": 18},
+    }
+    enum = getattr(r, kind, None)
+    return int(enum[name.upper().replace("-", "_")]) if enum is not None and name.upper().replace("-", "_") in getattr(enum, "__members__", {}) else values[kind][name]
+
+
+def shown_rgb(path: Path) -> tuple[np.ndarray, dict[str, int]]:
+    """The first frame as a player shows it (converted with the stream's own matrix and range), and its tags."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        tags = {
+            "colorspace": int(frame.colorspace),
+            "color_range": int(frame.color_range),
+            "color_primaries": int(frame.color_primaries),
+            "color_trc": int(frame.color_trc),
+        }
+        from av.video.reformatter import Interpolation
+
+        accurate = Interpolation.BILINEAR | Interpolation.ACCURATE_RND
+        rgb = frame.reformat(
+            format="rgb48le", src_colorspace=frame.colorspace, src_color_range=frame.color_range, interpolation=accurate
+        )
+        return rgb.to_ndarray().astype(np.float64) / 257.0, tags
+
+
+def write_late_audio(path: Path, *, start: float = 0.5, codec: str = "pcm_s16le", frames: int = 50, fps: int = 25) -> Path:
+    """A clip whose audio starts ``start`` seconds after its first video frame (as a MOV edit does)."""
+    rate = 48000
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream(codec, rate=rate)
+        audio.layout = "stereo"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(160, 120, i), format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        tone = (3000 * np.sin(np.arange(rate * frames // fps) * 2 * np.pi * 440 / rate)).astype(np.int16)
+        for first in range(round(start * rate), rate * frames // fps, 1024):
+            chunk = tone[first : first + 1024]
+            if codec.startswith("pcm"):
+                samples = av.AudioFrame.from_ndarray(np.repeat(chunk, 2)[None, :], format="s16", layout="stereo")
+            else:
+                samples = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]).astype(np.float32) / 32768, format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = rate, first
+            container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+    return path
+
+
+def audio_offset(path: Path) -> float:
+    """Seconds from the first video frame to the first audio sample (encoder priming removed)."""
+    with av.open(str(path)) as container:
+        firsts = {}
+        for stream in (container.streams.video[0], container.streams.audio[0]):
+            for packet in container.demux(stream):
+                if packet.pts is not None:
+                    firsts[stream.type] = packet.pts * packet.time_base
+                    break
+            container.seek(0)
+        audio = container.streams.audio[0]
+        # FFmpeg's AAC encoder primes with 1024 samples that players skip
+        priming = Fraction(1024, audio.codec_context.sample_rate) if audio.codec_context.name == "aac" else 0
+        return float(firsts["audio"] + priming - firsts["video"])

@@ -7,6 +7,7 @@ stream's own time base so the output keeps every frame where it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,8 +17,11 @@ from typing import Iterator
 import av
 import cv2
 import numpy as np
+from av.video.reformatter import ColorRange
 
 from redact.errors import InputError, UnsupportedMediaError
+from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, colour_range, full_i420_to_bgr, sws_range
+from redact.settings import DEFAULTS
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class VideoInfo:
     pix_fmt: str | None
     audio_codecs: tuple[str, ...] = ()
     other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
+    stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
+    end: Fraction | None = None  # seconds: where the container says the video stream ends (Matroska)
+    colour: Colour = Colour()
 
     def to_dict(self) -> dict:
         return {
@@ -45,7 +52,21 @@ class VideoInfo:
             "frame_count": self.frame_count,
             "duration": float(self.duration) if self.duration is not None else None,
             "codec": self.codec,
+            "stream_index": self.stream_index,
+            "colour": dataclasses.asdict(self.colour),
         }
+
+
+#: formats whose every bit is kept (10-bit video stays 10-bit); others are redacted at 8 bits
+DEEP_FORMATS = frozenset({"yuv420p10le"})
+
+
+@dataclass
+class DeepPicture:
+    """A frame's own 10-bit samples (upright, I420 layout), so that pixels nobody covers keep every bit."""
+
+    planes: np.ndarray  # uint16, (H * 3 / 2) x W
+    view: np.ndarray  # the 8-bit BGR picture as decoded, before any cover: what changed in it was covered
 
 
 @dataclass
@@ -54,9 +75,30 @@ class Frame:
     pts: int  # in info.time_base
     image: np.ndarray  # upright BGR, H x W x 3 uint8
     key: bool = False
+    deep: DeepPicture | None = None
 
     def seconds(self, time_base: Fraction) -> float:
         return float(self.pts * time_base)
+
+
+def decode_picture(frame: av.VideoFrame, rotation: int) -> tuple[np.ndarray, DeepPicture | None]:
+    """The upright 8-bit BGR picture the detectors and styles work on and, for 10-bit video, its own samples."""
+    image = upright(to_bgr(frame), rotation)
+    if frame.format.name not in DEEP_FORMATS or frame.width % 2 or frame.height % 2:
+        return image, None
+    return image, DeepPicture(upright_i420(frame.to_ndarray(), frame.height, frame.width, rotation), image.copy())
+
+
+def upright_i420(planes: np.ndarray, height: int, width: int, rotation: int) -> np.ndarray:
+    """Turn each plane of an I420-layout picture to its display orientation."""
+    if not rotation % 360:
+        return planes
+    flat = planes.reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    y = upright(planes[:height], rotation)
+    u = upright(flat[height * width : height * width + quarter].reshape(height // 2, width // 2), rotation)
+    v = upright(flat[height * width + quarter :].reshape(height // 2, width // 2), rotation)
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -83,21 +125,64 @@ def _rotation_of(container: av.container.InputContainer, stream: av.video.stream
     return 0, None
 
 
-def probe(path: Path) -> VideoInfo:
+#: codecs of still pictures: a stream of one of these loses to a moving-picture stream of any size
+STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff"})
+
+
+def _is_cover(stream: av.video.stream.VideoStream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The largest real video stream: never cover art (an attached picture), whatever its size or
+    place, and a moving-picture codec before a still-picture one; the first of equals."""
+    real = [s for s in container.streams.video if not _is_cover(s)]
+    if not real:
+        name = container.name
+        raise InputError(f"{name}: has no video stream" + (" (only cover art)" if container.streams.video else ""))
+
+    def rank(s: av.video.stream.VideoStream) -> tuple[bool, bool, int]:
+        ctx = s.codec_context
+        if ctx is None:  # a codec this FFmpeg lacks: chosen only when there is nothing else
+            return (False, False, 0)
+        return (True, ctx.name not in STILL_CODECS, (ctx.width or 0) * (ctx.height or 0))
+
+    return max(real, key=rank)
+
+
+def _describe(stream: av.stream.Stream) -> str:
+    ctx = stream.codec_context
+    what = f"{stream.type}:{ctx.name if ctx else 'unknown'}"
+    if stream.type == "video" and ctx is not None:
+        what += f" {ctx.width}x{ctx.height}" + (" (cover art)" if _is_cover(stream) else "")
+    return what
+
+
+def check_frame_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
+    if width * height > max_megapixels * 1_000_000:
+        raise InputError(
+            f"{path}: {width}x{height} frames are {round(width * height / 1e6, 1):g} megapixels, over the "
+            f"limit of {max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
+        )
+
+
+def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoInfo:
+    """What the video is, from its header and first frame; frames over ``max_megapixels`` are refused
+    before any is decoded (a decoded 16K frame alone takes gigabytes)."""
     path = Path(path)
     with _open(path) as container:
-        if not container.streams.video:
-            raise InputError(f"{path}: has no video stream")
-        stream = container.streams.video[0]
+        stream = main_video_stream(container)
         ctx = stream.codec_context
         if ctx is None or ctx.codec is None:
             raise UnsupportedMediaError(f"{path}: video codec not supported")
+        check_frame_size(path, ctx.width or 0, ctx.height or 0, max_megapixels)
         try:
             rotation, first = _rotation_of(container, stream)
         except av.error.FFmpegError as exc:
             raise InputError(f"{path}: video stream is corrupt or cannot be decoded ({exc.strerror or exc})") from exc
         if first is None:
             raise InputError(f"{path}: video stream has no decodable frames")
+        check_frame_size(path, first.width, first.height, max_megapixels)  # the header may have said less
         width, height = first.width, first.height
         if rotation in (90, 270):
             width, height = height, width
@@ -108,6 +193,7 @@ def probe(path: Path) -> VideoInfo:
         elif container.duration:
             duration = Fraction(container.duration, av.time_base)
         frames = stream.frames or None
+        end = _tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
         return VideoInfo(
             path=path,
             width=width,
@@ -120,22 +206,60 @@ def probe(path: Path) -> VideoInfo:
             codec=ctx.codec.name,
             pix_fmt=ctx.pix_fmt,
             audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
-            other_streams=tuple(
-                f"{s.type}:{s.codec_context.name if s.codec_context else 'unknown'}"
-                for s in container.streams
-                if s.type not in ("video", "audio")
-            )
-            + tuple(f"video:{s.codec_context.name}" for s in container.streams.video[1:]),
+            other_streams=tuple(_describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index),
+            stream_index=stream.index,
+            end=end,
+            colour=Colour.of(first),
         )
 
 
+def _tag_seconds(value: str | None) -> Fraction | None:
+    """A Matroska DURATION tag (HH:MM:SS.nnnnnnnnn) in seconds."""
+    try:
+        h, m, sec = (value or "").split(":")
+        return Fraction(int(h) * 3600 + int(m) * 60) + Fraction(sec)
+    except ValueError:
+        return None
+
+
+def truncation(info: VideoInfo, frames: int, last_pts: int | None) -> str | None:
+    """Why the decoded video looks cut short (a truncated download or copy), or None.
+
+    What decoded is written; the caller says so loudly. Two signs: fewer frames than the container
+    lists (MP4, MOV, AVI), or the last frame ending well before the stream's recorded end (Matroska).
+    """
+    if info.frame_count and frames < info.frame_count:
+        return f"{info.path}: input is truncated: {frames} of the {info.frame_count} frames it lists could be decoded"
+    if info.end and last_pts is not None:
+        step = 1 / info.frame_rate if info.frame_rate else Fraction(1, 25)
+        decoded_end = last_pts * info.time_base + step
+        if decoded_end < info.end - max(2 * step, Fraction(1, 10)):
+            return (
+                f"{info.path}: input is truncated: the video stops at {float(decoded_end):.2f} s "
+                f"of the {float(info.end):.2f} s it lists"
+            )
+    return None
+
+
 def to_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame's pixels as BGR. 8-bit 4:2:0 (nearly all camera and web video) goes through
-    OpenCV: several times faster than swscale, and the exact inverse of the encoder's conversion
-    (redact.media.sink), so pixels nobody covers come back unchanged instead of drifting by ~1."""
-    if frame.format.name == "yuv420p" and frame.width % 2 == 0 and frame.height % 2 == 0:
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return frame.to_ndarray(format="bgr24")
+    """A decoded frame's pixels as BGR, in the frame's own range and the working matrix (BT.601).
+
+    8-bit 4:2:0 (nearly all camera and web video) goes through OpenCV: several times faster than
+    swscale, and the exact inverse of the encoder's conversion (redact.media.sink), so pixels nobody
+    covers come back unchanged instead of drifting by ~1; full range has its own pair of converters."""
+    name = frame.format.name
+    if name in ("yuv420p", "yuvj420p") and frame.width % 2 == 0 and frame.height % 2 == 0:
+        planes = frame.to_ndarray()
+        if colour_range(frame) == 2:
+            return full_i420_to_bgr(planes, frame.height, frame.width)
+        return cv2.cvtColor(planes, cv2.COLOR_YUV2BGR_I420)
+    if name in ("bgr24", "rgb24", "gray"):
+        return frame.to_ndarray(format="bgr24")
+    full = colour_range(frame) == 2
+    return frame.reformat(
+        format="bgr24", src_colorspace=WORKING_MATRIX, src_color_range=sws_range(full),
+        dst_color_range=ColorRange.JPEG, interpolation=ACCURATE,
+    ).to_ndarray()
 
 
 def upright(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -150,9 +274,15 @@ class VideoSource:
     def __init__(self, info: VideoInfo, audio: bool = True) -> None:
         self.info = info
         self.container = _open(info.path)
-        self.video_stream = self.container.streams.video[0]
+        self.video_stream = self.container.streams[info.stream_index]
         self.video_stream.thread_type = "AUTO"
         self.audio_streams = list(self.container.streams.audio) if audio else []
+        self.frames = 0  # decoded so far
+        self.last_pts: int | None = None
+
+    def truncation(self) -> str | None:
+        """After reading every frame: why the video looks cut short, or None (see :func:`truncation`)."""
+        return truncation(self.info, self.frames, self.last_pts)
 
     def __enter__(self) -> "VideoSource":
         return self
@@ -182,8 +312,9 @@ class VideoSource:
                     if last_pts is not None and pts <= last_pts:
                         pts = last_pts + 1  # the encoder needs strictly increasing times
                     last_pts = pts
-                    image = upright(to_bgr(frame), info.rotation)
-                    yield Frame(index=index, pts=pts, image=image, key=frame.key_frame)
+                    image, deep = decode_picture(frame, info.rotation)
+                    self.frames, self.last_pts = index + 1, pts
+                    yield Frame(index=index, pts=pts, image=image, key=frame.key_frame, deep=deep)
                     index += 1
         except av.error.FFmpegError as exc:
             raise InputError(
