@@ -185,8 +185,8 @@ async function edit(body, path = "edit") {
   await attempt(async () => {
     view.summary = await api(path, body);
     if (view.selected !== null && view.selected >= view.summary.manual.length) view.selected = null;
-    renderLists();
     await show(view.frame);
+    renderLists(); // after the frame, so a list that shows an edit means the frame shows it too
     say(path === "save" ? "saved" : "");
   });
 }
@@ -435,7 +435,7 @@ async function start() {
   document.title = `redact review: ${state.video.name}`;
   $("title").textContent = state.video.name;
   const canvas = $("frame");
-  const scale = Math.min(1, MAX_WIDTH / view.info.width);
+  const scale = Math.min(MAX_WIDTH / view.info.width, Math.max(1, 960 / view.info.width)); // small videos shown larger
   canvas.width = Math.round(view.info.width * scale);
   canvas.height = Math.round(view.info.height * scale);
   $("scrub").max = view.info.frame_count - 1;
