@@ -180,3 +180,54 @@ def test_detection_without_tracks_writes_the_file_as_detect_does(tmp_path: Path)
     data = json.loads(tracks.read_text())
     assert len(data["tracks"]) == 1 and data["video"]["frame_count"] == 12
     session.shutdown()
+
+
+def test_stopping_mid_render_leaves_no_output(review) -> None:
+    session, client = review
+    session.stop.set()  # as Ctrl-C or a closed page does: the next progress report stops the render
+    session.start(session.render_and_verify, "render")
+    session.thread.join()
+    assert session.job.stage == "cancelled"
+    assert not session.output.exists()
+    assert not [p for p in session.output.parent.iterdir() if "partial" in p.name]
+
+
+def test_cli_refuses_another_videos_file_like_render(tmp_path: Path) -> None:
+    from test_cli import one_error_line, redact
+
+    src = clip(tmp_path / "in.mp4", frames=10)
+    tracks = detections(clip(tmp_path / "other.mp4", frames=10, seed=3))
+    by_render = redact("render", str(src), "--tracks", str(tracks), "-o", str(tmp_path / "a.mp4"))
+    by_review = redact("review", str(src), "--tracks", str(tracks), "--no-browser")
+    assert by_review.returncode == by_render.returncode == 5
+    assert one_error_line(by_review) == one_error_line(by_render)
+
+
+def test_cli_serves_on_localhost_and_stops_when_the_page_closes(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    src = clip(tmp_path / "in.mp4", frames=10)
+    detections(src)  # the default file beside the video is reopened, not detected again
+    process = subprocess.Popen([sys.executable, "-m", "redact", "review", str(src), "--no-browser"],
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "300"})
+    try:
+        url = None
+        for line in process.stderr:
+            found = re.search(r"http://127\.0\.0\.1:\d+/[\w-]+/", line)
+            if found:
+                url = found.group(0)
+                break
+        assert url, "no address printed"
+        state = json.loads(urllib.request.urlopen(url + "api/state", timeout=10).read())
+        assert state["ready"] and state["video"]["frame_count"] == 10
+        origin = url.split("/", 3)
+        request = urllib.request.Request(url + "api/bye", data=b"{}", method="POST",
+                                         headers={"Content-Type": "application/json", "Origin": "/".join(origin[:3])})
+        urllib.request.urlopen(request, timeout=10)
+        assert process.wait(timeout=20) == 0
+    finally:
+        process.kill()

@@ -85,7 +85,21 @@ function draw() {
       context.fillRect(x2 - 6, y2 - 6, 12, 12); // resize handle
     }
   }
+  for (const f of view.findings.filter((f) => f.frame === view.frame)) {
+    box(context, f.box, scale, "#ff2d2d", `verify found ${f.kind} ${f.score.toFixed(2)}`, [3, 3], 3);
+  }
   if (view.drag && view.drag.box) box(context, view.drag.box, scale, "#ffffff", "", [4, 3], 2);
+}
+
+// verify's findings as runs of consecutive frames per kind, so hundreds of them stay readable
+function findingRuns() {
+  const runs = [];
+  for (const f of [...view.findings].sort((a, b) => a.kind.localeCompare(b.kind) || a.frame - b.frame)) {
+    const last = runs[runs.length - 1];
+    if (last && last.kind === f.kind && f.frame - last.end <= 1) { last.end = f.frame; last.count += 1; last.score = Math.max(last.score, f.score); }
+    else runs.push({ kind: f.kind, start: f.frame, end: f.frame, count: 1, score: f.score });
+  }
+  return runs.sort((a, b) => a.start - b.start);
 }
 
 function box(context, [x1, y1, x2, y2], scale, colour, label, dash, width) {
@@ -170,9 +184,10 @@ function renderLists() {
   });
   const findings = $("findings");
   findings.replaceChildren();
-  for (const f of view.findings.slice(0, 200)) {
-    item(findings, `kind-${f.kind}`, `<span class="what">${f.kind} at frame ${f.frame} (${f.time.toFixed(2)} s), score ${f.score.toFixed(2)}</span>`,
-      () => attempt(() => show(f.frame)));
+  for (const r of findingRuns().slice(0, 300)) {
+    const frames = r.start === r.end ? `frame ${r.start}` : `frames ${r.start}-${r.end}`;
+    item(findings, `kind-${r.kind}`, `<span class="what">${r.kind}, ${frames}<br><small>${r.count} finding(s), best ${r.score.toFixed(2)}</small></span>`,
+      () => attempt(() => show(r.start)));
   }
   $("undo").disabled = !s.can_undo;
   $("redo").disabled = !s.can_redo;
