@@ -5,7 +5,8 @@ interval, then asks the review server's frame reader for frames at random
 positions and for the next frame, timing what the page waits for: decode to
 the exact frame + scale to the page's 1280 px + JPEG. Reports median, 90th
 percentile and worst, and the process's memory before and after (it must stay
-flat: no whole video in memory).
+flat: no whole video in memory). Then builds the scrubbing proxy (small JPEGs of
+every frame in a temporary file) and times fetching frames from it.
 
     python bench/review_seek.py --minutes 3 --gop 250 --seeks 60 --clip /tmp/review-1080p.mp4
 """
@@ -25,7 +26,9 @@ import cv2
 import numpy as np
 
 from redact.media.source import probe
-from redact.review.frames import FrameReader
+import threading
+
+from redact.review.frames import FrameReader, ProxyFrames
 from redact.review.session import jpeg
 
 
@@ -71,7 +74,7 @@ def shown(reader: FrameReader, index: int) -> float:
 def report(name: str, seconds: list[float]) -> None:
     ms = sorted(s * 1000 for s in seconds)
     p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
-    print(f"{name:>14}: median {statistics.median(ms):6.0f} ms   p90 {p90:6.0f} ms   worst {ms[-1]:6.0f} ms   (n={len(ms)})")
+    print(f"{name:>14}: median {statistics.median(ms):6.1f} ms   p90 {p90:6.1f} ms   worst {ms[-1]:6.1f} ms   (n={len(ms)})")
 
 
 def main() -> None:
@@ -100,6 +103,21 @@ def main() -> None:
     report("next frame", steps)
     print(f"memory (RSS): {rss_start:.0f} MiB before, {rss_mib():.0f} MiB after, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     reader.close()
+    # the proxy the page scrubs and plays from: one background pass, then any frame without a seek
+    proxy = ProxyFrames(len(pts))
+    started = time.perf_counter()
+    proxy.fill(info, pts, threading.Event())
+    built = time.perf_counter() - started
+    print(f"proxy: {proxy.done} frames in {built:.1f} s ({proxy.done / built:.0f} fps, at low priority), "
+          f"{proxy.file.tell() / 2**20:.0f} MiB temporary file")
+    fetched = []
+    for _ in range(args.seeks):
+        started = time.perf_counter()
+        assert proxy.get(rng.randrange(len(pts))) is not None
+        fetched.append(time.perf_counter() - started)
+    report("proxy frame", fetched)
+    print(f"memory (RSS) after the proxy: {rss_mib():.0f} MiB")
+    proxy.close()
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ def served(tmp_path: Path):
 def go_to(page, frame: int) -> None:
     page.locator("#scrub").fill(str(frame))
     sync_api.expect(page.locator("#frame")).to_have_attribute("data-frame", str(frame))
+    sync_api.expect(page.locator("#frame")).to_have_attribute("data-exact", "1")
 
 
 def test_keep_one_face_draw_a_box_save_render(served, tmp_path: Path) -> None:

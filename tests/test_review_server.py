@@ -94,6 +94,17 @@ def test_state_tracks_and_exact_frame_jpeg(review) -> None:
     assert client.get(f"/{TOKEN}/api/thumb/{summary['tracks'][0]['id']}.jpg").content[:2] == b"\xff\xd8"
 
 
+def test_proxy_frames_for_scrubbing_are_the_same_frames(review) -> None:
+    session, client = review
+    session.proxy_thread.join(30)
+    assert session.proxy.done == 30 and client.get(f"/{TOKEN}/api/state").json()["proxy_frames"] == 30
+    truth = decode_frames(session.video)[0]
+    for n in (0, 17, 29, 3):
+        shown = cv2.imdecode(np.frombuffer(client.get(f"/{TOKEN}/api/frame/{n}.jpg?fast=1").content, np.uint8), 1)
+        errors = [np.abs(shown.astype(int) - truth[m]).mean() for m in range(30)]
+        assert int(np.argmin(errors)) == n and errors[n] < 4
+
+
 def test_edit_undo_redo_save_round_trip(review) -> None:
     session, client = review
     tid = client.get(f"/{TOKEN}/api/summary").json()["tracks"][0]["id"]

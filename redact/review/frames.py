@@ -10,11 +10,15 @@ handful of frames in memory.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import os
+import tempfile
 import threading
 from collections import OrderedDict
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 from redact.errors import InputError
@@ -121,3 +125,54 @@ def _chain(head: tuple[int, np.ndarray], decoder: Iterator[av.VideoFrame], pts: 
         if index >= len(pts) or frame.pts != pts[index]:
             raise InputError(f"frame {index}: its timestamp does not match the detections file")
         yield index, upright(to_bgr(frame), rotation)
+
+
+PROXY_WIDTH = 480
+
+
+class ProxyFrames:
+    """Small JPEGs of every frame, for scrubbing and playback without a seek: filled by one pass in the
+    background, kept in an anonymous temporary file (unlinked at once, gone when closed or on a crash),
+    so memory stays flat whatever the video's length. Frame N here is frame N of the video, scaled."""
+
+    def __init__(self, count: int, width: int = PROXY_WIDTH) -> None:
+        self.file = tempfile.TemporaryFile(prefix="redact-review-")
+        self.where: list[tuple[int, int] | None] = [None] * count
+        self.width = width
+        self.lock = threading.Lock()
+        self.done = 0
+
+    def add(self, index: int, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        if w > self.width:
+            image = cv2.resize(image, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        with self.lock:
+            if self.file.closed:
+                return
+            self.file.seek(0, os.SEEK_END)
+            self.where[index] = (self.file.tell(), len(data))
+            self.file.write(data.tobytes())
+            self.done += 1
+
+    def get(self, index: int) -> bytes | None:
+        with self.lock:
+            spot = self.where[index] if 0 <= index < len(self.where) else None
+            if spot is None or self.file.closed:
+                return None
+            self.file.seek(spot[0])
+            return self.file.read(spot[1])
+
+    def fill(self, info: VideoInfo, pts: list[int], stop: threading.Event) -> None:
+        """Decode the whole video once, as `render` does, at low priority; stops at a timestamp mismatch."""
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)  # this thread only (Linux)
+        with contextlib.suppress(InputError), VideoSource(info, audio=False) as source:
+            for frame in source.items():
+                if stop.is_set() or frame.index >= len(pts) or frame.pts != pts[frame.index]:
+                    return
+                self.add(frame.index, frame.image)
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()

@@ -128,6 +128,7 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
             body["video"]["frame_count"] = session.frame_count()
             body["video"]["start"] = float(pts[0] * tb) if pts else 0.0
             body["style"] = session.settings.style
+            body["proxy_frames"] = session.proxy.done if session.proxy is not None else 0
         return JSONResponse(body)
 
     def summary(request: Request) -> Response:
@@ -146,6 +147,10 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
         look = request.query_params.get("look", "original")
         if look not in ("original", "redacted"):
             raise ValueError("look must be original or redacted")
+        if look == "original" and request.query_params.get("fast") == "1":  # scrubbing, playing: the proxy
+            small = session.proxy.get(index) if session.proxy is not None else None
+            if small is not None:
+                return Response(small, media_type="image/jpeg")
         image = session.image(index, look == "redacted")
         width = int(request.query_params.get("w", "0") or 0)
         if 0 < width < image.shape[1]:

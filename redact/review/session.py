@@ -20,7 +20,7 @@ from redact import styles
 from redact.detections import KIND_CODES
 from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
-from redact.review.frames import FrameReader
+from redact.review.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
 from redact.tracks_file import Plan, Recorder, add_manual, from_data, load, save
 
@@ -72,6 +72,8 @@ class ReviewSession:
         self.thread: threading.Thread | None = None
         self.data: dict[str, Any] | None = None
         self.reader: FrameReader | None = None
+        self.proxy: ProxyFrames | None = None
+        self.proxy_thread: threading.Thread | None = None
         self.thumbs: dict[int, bytes] = {}
         self.undo_stack: list[dict[str, Any]] = []
         self.redo_stack: list[dict[str, Any]] = []
@@ -104,9 +106,14 @@ class ReviewSession:
         with self.lock:
             self.track_boxes = by_frame
             self.reader = FrameReader(self.info, data["frames"]["pts"])
+            self.proxy = ProxyFrames(len(data["frames"]["pts"]))
             self.data = data
             self._changed()
             self.dirty = False
+        self.proxy_thread = threading.Thread(
+            target=self.proxy.fill, args=(self.info, data["frames"]["pts"], self.stop), name="redact-review-proxy", daemon=True
+        )
+        self.proxy_thread.start()
 
     def detect(self, settings: Settings, on_progress: Callable[[int, int | None], None] | None = None, detectors: Any = None) -> None:
         """Run detection as `redact detect` does, write the detections file, then open it (in the job thread)."""
@@ -307,10 +314,13 @@ class ReviewSession:
     def shutdown(self) -> None:
         """Stop any job (its output is removed, never left half-written) and release the video."""
         self.stop.set()
-        if self.thread is not None:
-            self.thread.join()
+        for thread in (self.thread, self.proxy_thread):
+            if thread is not None:
+                thread.join()
         if self.reader is not None:
             self.reader.close()
+        if self.proxy is not None:
+            self.proxy.close()
 
 
 def jpeg(image: np.ndarray, quality: int = 85) -> bytes:

@@ -40,7 +40,8 @@ function loadImage(url) {
   });
 }
 
-async function show(index) {
+// fast: the small proxy picture of the same frame (scrubbing, playing); the exact frame follows when the person stops
+async function show(index, fast = false) {
   const count = view.info.frame_count;
   index = Math.max(0, Math.min(count - 1, index));
   view.frame = index;
@@ -48,7 +49,7 @@ async function show(index) {
   const look = view.redacted ? "redacted" : "original";
   const width = Math.min(view.info.width, MAX_WIDTH);
   const [image, regions] = await Promise.all([
-    loadImage(`api/frame/${index}.jpg?look=${look}&w=${width}`), api(`regions/${index}`),
+    loadImage(`api/frame/${index}.jpg?look=${look}&w=${width}${fast ? "&fast=1" : ""}`), api(`regions/${index}`),
   ]);
   if (token !== view.token) return; // a later request superseded this one
   view.image = image;
@@ -58,6 +59,7 @@ async function show(index) {
   const time = view.times[index] ?? 0;
   $("position").textContent = `frame ${index} / ${count - 1}   ${time.toFixed(3)} s`;
   $("frame").dataset.frame = String(index);
+  $("frame").dataset.exact = fast ? "0" : "1";
   drawTimeline();
 }
 
@@ -123,10 +125,11 @@ async function play() {
   const period = 1000 / (view.info.frame_rate || 25);
   while (view.playing && view.frame < view.info.frame_count - 1) {
     const started = performance.now();
-    await attempt(() => show(view.frame + 1));
+    await attempt(() => show(view.frame + 1, true));
     await new Promise((r) => setTimeout(r, Math.max(0, period - (performance.now() - started))));
   }
   view.playing = false;
+  await attempt(() => show(view.frame));
   $("play").textContent = "Play";
 }
 
@@ -411,7 +414,8 @@ function wire() {
   $("play").onclick = play;
   $("prev").onclick = (e) => step(e.shiftKey ? -10 : -1);
   $("next").onclick = (e) => step(e.shiftKey ? 10 : 1);
-  $("scrub").oninput = () => attempt(() => show(Number($("scrub").value)));
+  $("scrub").oninput = () => attempt(() => show(Number($("scrub").value), true));
+  $("scrub").onchange = () => attempt(() => show(Number($("scrub").value)));
   $("redacted").onchange = () => { view.redacted = $("redacted").checked; attempt(() => show(view.frame)); };
   $("undo").onclick = () => edit({}, "undo");
   $("redo").onclick = () => edit({}, "redo");
