@@ -495,8 +495,8 @@ def review_command(
     if not no_browser:
         webbrowser.open(url)
     serve(session, sock, token)
-    if not session.ready and session.job.error:  # detection failed: say so here too
-        raise RedactError(session.job.error)
+    if not session.ready and session.job.error:  # detection failed or was stopped: say so here too
+        raise (Cancelled if session.job.stage == "cancelled" else RedactError)(session.job.error)
 
 
 @app.command("version")

@@ -163,6 +163,11 @@ def test_refused_token_host_origin_and_paths(review) -> None:
     for sneaky in ("static/../server.py", "static/..%2fserver.py", "static/%2e%2e/session.py", "static//etc/passwd"):
         reply = client.get(f"/{TOKEN}/{sneaky}")
         assert reply.status_code == 404 and b"ReviewSession" not in reply.content
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect):
+        with client.websocket_connect(f"/{TOKEN}/api/state"):
+            pass
     page = client.get(f"/{TOKEN}/")
     assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
     assert "default-src 'none'" in page.headers["content-security-policy"]

@@ -105,6 +105,7 @@ class ReviewSession:
                 )
         with self.lock:
             self.track_boxes = by_frame
+            self.track_runs = {t["id"]: runs(np.unique([r[0] for r in t.get("boxes") or []]).astype(np.int64)) for t in data["tracks"]}
             self.reader = FrameReader(self.info, data["frames"]["pts"])
             self.proxy = ProxyFrames(len(data["frames"]["pts"]))
             self.data = data
@@ -167,11 +168,10 @@ class ReviewSession:
             tracks = []
             for track in data["tracks"]:
                 rows = track.get("boxes") or []
-                frames = np.array([r[0] for r in rows], dtype=np.int64)
                 detected = [r for r in rows if len(r) < 7 or r[6]]
                 tracks.append({
                     "id": track["id"], "kind": track["kind"], "keep_visible": track["id"] in kept,
-                    "runs": runs(np.unique(frames)), "boxes": len(rows),
+                    "runs": self.track_runs[track["id"]], "boxes": len(rows),
                     "score": round(max((r[5] for r in detected), default=0.0), 3),
                 })
             covered = np.zeros(self.frame_count(), dtype=bool)
@@ -244,8 +244,8 @@ class ReviewSession:
     def _replace(self, state: dict[str, Any]) -> None:
         old = {k: self.data[k] for k in EDITABLE}
         self.data.update(state)
-        try:
-            from_data(self.data, self.info, check_hash=False)
+        try:  # the tracks never change (keep_visible ids are checked by the edit): check only the edited parts
+            from_data({**self.data, "tracks": [], "keep_visible": []}, self.info, check_hash=False)
             self._changed()
         except BaseException:
             self.data.update(old)
