@@ -10,6 +10,7 @@ a file: the session's video, detections file and output are fixed at start.
 from __future__ import annotations
 
 import hmac
+import inspect
 import secrets
 import socket
 import threading
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -101,10 +103,10 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
 
     def guarded(handler: Callable[[Request], Awaitable[Response] | Response]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            from starlette.concurrency import run_in_threadpool
-
-            try:
-                return await run_in_threadpool(handler, request) if not _is_async(handler) else await handler(request)
+            try:  # blocking work (decoding, JPEG) runs in the thread pool, never in the event loop
+                if inspect.iscoroutinefunction(handler):
+                    return await handler(request)
+                return await run_in_threadpool(handler, request)
             except (RedactError, KeyError, IndexError, ValueError) as exc:
                 return _error(exc)
 
@@ -172,8 +174,6 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
     async def edit(request: Request) -> Response:
         body = await _json(request)
         op = body.pop("op", None)
-        from starlette.concurrency import run_in_threadpool
-
         ready()
         await run_in_threadpool(session.edit, op, body)
         return JSONResponse(await run_in_threadpool(session.summary))
@@ -184,17 +184,14 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
             raise ValueError(f"refused: unexpected fields {', '.join(sorted(body))}; the page cannot choose paths")
         name = request.path_params["action"]
         ready()
-        if name == "undo":
-            session.undo()
-        elif name == "redo":
-            session.redo()
-        elif name == "save":
-            session.save()
-        elif name == "render":
-            session.start(session.render_and_verify, "render")
-        else:
+        work = {
+            "undo": session.undo, "redo": session.redo, "save": session.save,
+            "render": lambda: session.start(session.render_and_verify, "render"),
+        }.get(name)
+        if work is None:
             return JSONResponse({"error": f"no action {name}"}, status_code=404)
-        return JSONResponse(session.summary())
+        await run_in_threadpool(work)
+        return JSONResponse(await run_in_threadpool(session.summary))
 
     async def bye(request: Request) -> Response:
         seen["bye"] = time.monotonic()
@@ -223,12 +220,6 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
     app.add_middleware(Guard, token=token, port=port, on_request=touch)
     app.state.seen = seen
     return app
-
-
-def _is_async(handler: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(handler)
 
 
 async def _json(request: Request) -> dict[str, Any]:
