@@ -135,17 +135,20 @@ def test_edit_undo_redo_save_round_trip(review) -> None:
 def test_render_then_verify_from_the_page(review, monkeypatch: pytest.MonkeyPatch) -> None:
     session, client = review
     post(client, "edit", {"op": "add_cover_all", "start": 3, "end": 4})
-    quiet = {"faces": ScriptedDetector(lambda i, img: [[0, 0, 10, 10]] if i == 7 else [])}
+    kept = session.data["tracks"][0]["id"]  # at A
+    post(client, "edit", {"op": "keep_visible", "track": kept, "value": True})
+    quiet = {"faces": ScriptedDetector(lambda i, img: {7: [[0, 0, 10, 10]], 9: [[22, 22, 58, 58]]}.get(i, []))}
     original = session.render_and_verify
     monkeypatch.setattr(session, "render_and_verify", lambda: original(verify_detectors=quiet))
     assert post(client, "render").status_code == 200
     session.thread.join()
     job = client.get(f"/{TOKEN}/api/state").json()["job"]
     assert job["stage"] == "done", job
-    assert [f["frame"] for f in job["result"]["verify"]["findings"]] == [7]
+    findings = job["result"]["verify"]["findings"]
+    assert [(f["frame"], f["kept"]) for f in findings] == [(7, False), (9, True)]  # the face left visible on purpose
     images, _, _ = decode_frames(session.output)
     assert images[3].max() < 40 and images[5].max() > 200  # whole frame covered only in its range
-    assert images[10][25:55, 25:55].max() < 40
+    assert images[10][25:55, 125:155].max() < 40 and images[10][25:55, 25:55].max() > 200
     assert json.loads(session.tracks_path.read_text())["cover_all"]  # render saved first
 
 

@@ -2,7 +2,8 @@
 
 Needs Chromium and Playwright (as the browser test does). Real detection (CenterFace) runs on the
 clip; the page is then driven as a person would: keep one face, draw a box over a name badge,
-render and verify.
+render and verify (the second face's track is cut short after frame 50, as a detector miss
+would leave it, so that verify has something to mark).
 
     python tools/review_screenshots.py docs/
 """
@@ -25,6 +26,7 @@ from redact.demo import demo_face
 from redact.review.server import create_app, local_socket
 from redact.review.session import ReviewSession
 from redact.settings import Settings
+from redact.tracks_file import save
 
 W, H, FPS, FRAMES = 640, 360, 25, 75
 BADGE = (470, 280, 590, 320)
@@ -69,6 +71,12 @@ def main(out: Path) -> None:
         src = make_clip(work / "interview.mp4")
         session = ReviewSession(src, work / "interview.mp4.detections.json", work / "interview.redacted.mp4")
         session.detect(Settings(targets=("faces",)))
+        # for the verify screenshot, pretend the detector lost the second face after frame 50 (a
+        # real miss looks the same): verify then finds it in those frames, marked red
+        miss = {**session.data, "tracks": [dict(t, boxes=[b for b in t["boxes"] if b[0] <= 50]) if t["id"] == session.data["tracks"][-1]["id"] else t for t in session.data["tracks"]]}
+        save(miss, session.tracks_path)
+        session = ReviewSession(src, session.tracks_path, session.output)
+        session.open()
         sock = local_socket()
         import uvicorn
 
@@ -104,7 +112,7 @@ def main(out: Path) -> None:
             page.click("#render")
             expect(page.locator("#verify-summary")).not_to_contain_text("not run", timeout=600_000)
             page.check("#redacted")
-            page.locator("#findings li").first.click()
+            page.locator("#findings li:not(.kept)").first.click()
             time.sleep(1.0)
             page.screenshot(path=str(work / "verify.png"))
             browser.close()

@@ -128,8 +128,9 @@ class ReviewSession:
                 on_progress(done, total)
 
         detect_video(self.video, settings, detectors=detectors, on_progress=progress, on_frame=recorder)
-        recorder.write(self.tracks_path)
-        self.open()
+        data = recorder.to_dict()  # hashes the video once; the file just made needs no second check
+        save(data, self.tracks_path)
+        self._adopt(from_data(data, self.info, check_hash=False)[1])
 
     def _progress(self, done: int, total: int | None) -> None:
         if self.stop.is_set():
@@ -307,9 +308,24 @@ class ReviewSession:
         self.overwrite = True  # this session wrote it; rendering again after fixes replaces it
         self.job.stage, self.job.done, self.job.total = "verify", 0, result.frames
         check = Settings(targets=self.settings.targets, face_threshold=VERIFY_THRESHOLD, plate_threshold=VERIFY_THRESHOLD)
-        report = verify(self.output, check, detectors=verify_detectors, on_progress=self._progress)
+        report = verify(self.output, check, detectors=verify_detectors, on_progress=self._progress).to_dict()
+        for finding in report["findings"]:
+            finding["kept"] = self._on_kept_track(finding)
         return {"output": self.output.name, "frames": result.frames, "covered_frames": result.covered_frames,
-                "warnings": result.warnings, "verify": report.to_dict()}
+                "warnings": result.warnings, "verify": report}
+
+    def _on_kept_track(self, finding: dict[str, Any]) -> bool:
+        """Whether verify found a face the person chose to leave visible (mostly inside a kept track's box)."""
+        x1, y1, x2, y2 = finding["box"]
+        area = max(1e-6, (x2 - x1) * (y2 - y1))
+        kept = set(self.data["keep_visible"])
+        for b in self.track_boxes.get(finding["frame"], []):
+            if b["id"] in kept:
+                bx1, by1, bx2, by2 = b["box"]
+                overlap = max(0.0, min(x2, bx2) - max(x1, bx1)) * max(0.0, min(y2, by2) - max(y1, by1))
+                if overlap / area > 0.5:
+                    return True
+        return False
 
     def shutdown(self) -> None:
         """Stop any job (its output is removed, never left half-written) and release the video."""

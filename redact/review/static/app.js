@@ -7,7 +7,7 @@ const MAX_WIDTH = 1280; // frames larger than this are fetched scaled down (boxe
 
 const view = {
   info: null, frame: 0, regions: null, summary: null, times: [], playing: false, redacted: false,
-  drawing: false, selected: null, drag: null, coverFrom: null, findings: [], image: null, token: 0,
+  drawing: false, selected: null, drag: null, coverFrom: null, findings: [], metadata: [], image: null, token: 0,
 };
 
 async function api(path, body) {
@@ -88,7 +88,7 @@ function draw() {
     }
   }
   for (const f of view.findings.filter((f) => f.frame === view.frame)) {
-    box(context, f.box, scale, "#ff2d2d", `verify found ${f.kind} ${f.score.toFixed(2)}`, [3, 3], 3);
+    box(context, f.box, scale, f.kept ? "#9a9ca3" : "#ff2d2d", `verify found ${f.kind} ${f.score.toFixed(2)}${f.kept ? " (kept)" : ""}`, [3, 3], 3);
   }
   if (view.drag && view.drag.box) box(context, view.drag.box, scale, "#ffffff", "", [4, 3], 2);
 }
@@ -96,10 +96,11 @@ function draw() {
 // verify's findings as runs of consecutive frames per kind, so hundreds of them stay readable
 function findingRuns() {
   const runs = [];
-  for (const f of [...view.findings].sort((a, b) => a.kind.localeCompare(b.kind) || a.frame - b.frame)) {
+  for (const f of [...view.findings].sort((a, b) => a.kind.localeCompare(b.kind) || a.kept - b.kept || a.frame - b.frame)) {
     const last = runs[runs.length - 1];
-    if (last && last.kind === f.kind && f.frame - last.end <= 1) { last.end = f.frame; last.count += 1; last.score = Math.max(last.score, f.score); }
-    else runs.push({ kind: f.kind, start: f.frame, end: f.frame, count: 1, score: f.score });
+    if (last && last.kind === f.kind && last.kept === f.kept && f.frame - last.end <= 1) {
+      last.end = f.frame; last.count += 1; last.score = Math.max(last.score, f.score);
+    } else runs.push({ kind: f.kind, kept: f.kept, start: f.frame, end: f.frame, count: 1, score: f.score });
   }
   return runs.sort((a, b) => a.start - b.start);
 }
@@ -189,8 +190,13 @@ function renderLists() {
   findings.replaceChildren();
   for (const r of findingRuns().slice(0, 300)) {
     const frames = r.start === r.end ? `frame ${r.start}` : `frames ${r.start}-${r.end}`;
-    item(findings, `kind-${r.kind}`, `<span class="what">${r.kind}, ${frames}<br><small>${r.count} finding(s), best ${r.score.toFixed(2)}</small></span>`,
+    const note = r.kept ? ", on a track you keep visible" : "";
+    item(findings, `kind-${r.kind}${r.kept ? " kept" : ""}`, `<span class="what">${r.kind}, ${frames}<br><small>${r.count} finding(s), best ${r.score.toFixed(2)}${note}</small></span>`,
       () => attempt(() => show(r.start)));
+  }
+  for (const m of view.metadata) {  // tag values come from the file: text, never markup
+    const li = item(findings, "", "", () => {});
+    li.textContent = m;
   }
   $("undo").disabled = !s.can_undo;
   $("redo").disabled = !s.can_redo;
@@ -218,7 +224,8 @@ function lanes() {
   const s = view.summary;
   const rows = [
     { label: "nothing covered", colour: "#ffb000", runs: s.uncovered },
-    { label: "verify findings", colour: "#ff2d2d", runs: view.findings.map((f) => [f.frame, f.frame]), ticks: true },
+    { label: "verify findings", colour: "#ff2d2d", runs: view.findings.filter((f) => !f.kept).map((f) => [f.frame, f.frame]), ticks: true },
+    { label: "verify: kept", colour: "#6b6d73", runs: view.findings.filter((f) => f.kept).map((f) => [f.frame, f.frame]), ticks: true },
     { label: "whole frame", colour: COLOURS.manual, runs: s.cover_all },
   ];
   s.manual_spans.forEach((span, m) => rows.push({ label: `manual ${m + 1}`, colour: COLOURS.manual, runs: [span], manual: m }));
@@ -385,10 +392,14 @@ async function render() {
     const result = state.job.result;
     const check = result.verify;
     view.findings = check.findings;
+    view.metadata = check.metadata;
+    const unexpected = check.findings.filter((f) => !f.kept).length;
+    const kept = check.findings.length - unexpected;
     $("verify-summary").textContent = check.clean
       ? `clean: ${check.frames_checked} frames checked`
-      : `${check.findings.length} finding(s)${check.metadata.length ? `, ${check.metadata.length} metadata item(s)` : ""}`;
-    say(`wrote ${result.output}: ${result.frames} frames, ${result.covered_frames} with regions; verify ${check.clean ? "found nothing" : "found something: see the red markers"}`, !check.clean);
+      : `${unexpected} finding(s)${kept ? ` (+${kept} on kept tracks)` : ""}${check.metadata.length ? `, ${check.metadata.length} metadata item(s)` : ""}`;
+    const found = unexpected || check.metadata.length;
+    say(`wrote ${result.output}: ${result.frames} frames, ${result.covered_frames} with regions; verify ${found ? "found something: see the red markers" : kept ? "found only faces you keep visible" : "found nothing"}`, Boolean(found));
     view.summary = await api("summary");
     renderLists();
     drawTimeline();
