@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import cv2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -94,33 +95,55 @@ def _error(exc: Exception, status: int = 400) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
-def create_app(session: ReviewSession, token: str, port: int, on_close: Callable[[], None] = lambda: None) -> Starlette:
-    """The page, its files and its API under /TOKEN/; ``on_close`` is called when the page says goodbye."""
-    seen = {"last": time.monotonic(), "bye": None}
+def guarded(handler: Callable[[Request], Awaitable[Response] | Response]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint whose expected failures become a JSON error (400), and whose blocking work
+    (decoding, JPEG) runs in the thread pool, never in the event loop."""
 
-    def touch() -> None:
-        seen["last"] = time.monotonic()
+    async def endpoint(request: Request) -> Response:
+        try:
+            if inspect.iscoroutinefunction(handler):
+                return await handler(request)
+            return await run_in_threadpool(handler, request)
+        except (RedactError, KeyError, IndexError, ValueError) as exc:
+            return _error(exc)
 
-    def guarded(handler: Callable[[Request], Awaitable[Response] | Response]) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:  # blocking work (decoding, JPEG) runs in the thread pool, never in the event loop
-                if inspect.iscoroutinefunction(handler):
-                    return await handler(request)
-                return await run_in_threadpool(handler, request)
-            except (RedactError, KeyError, IndexError, ValueError) as exc:
-                return _error(exc)
+    return endpoint
 
-        return endpoint
 
-    def ready() -> None:
+class ReviewApi:
+    """The page's requests, each a thin call into the session."""
+
+    def __init__(self, session: ReviewSession, on_close: Callable[[], None]) -> None:
+        self.session, self.on_close = session, on_close
+        self.last_request = time.monotonic()
+        self.bye_at: float | None = None
+
+    def touch(self) -> None:
+        self.last_request = time.monotonic()
+
+    def ready(self) -> ReviewSession:
+        session = self.session
         if not session.ready:
-            raise RedactError(f"not ready: {session.job.stage} is still running" if session.job.error is None else session.job.error)
+            raise RedactError(session.job.error or f"not ready: {session.job.stage} is still running")
+        return session
 
-    def index(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+    def routes(self) -> list[Route | Mount]:
+        return [
+            Route("/", guarded(lambda r: FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8"))),
+            Route("/api/state", guarded(self.state)),
+            Route("/api/summary", guarded(lambda r: JSONResponse(self.ready().summary()))),
+            Route("/api/times", guarded(self.times)),
+            Route("/api/frame/{index:int}.jpg", guarded(self.frame)),
+            Route("/api/regions/{index:int}", guarded(lambda r: JSONResponse(self.ready().regions(r.path_params["index"])))),
+            Route("/api/thumb/{track:int}.jpg", guarded(self.thumb)),
+            Route("/api/edit", guarded(self.edit), methods=["POST"]),
+            Route("/api/bye", guarded(self.bye), methods=["POST"]),
+            Route("/api/{action:str}", guarded(self.action), methods=["POST"]),
+            Mount("/static", StaticFiles(directory=STATIC)),
+        ]
 
-    def state(request: Request) -> Response:
-        info = session.info
+    def state(self, request: Request) -> Response:
+        session, info = self.session, self.session.info
         body: dict[str, Any] = {
             "ready": session.ready, "job": session.job.to_dict(),
             "video": {"name": session.video.name, "width": info.width, "height": info.height,
@@ -128,25 +151,19 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
             "tracks_file": session.tracks_path.name, "output": session.output.name,
         }
         if session.ready:
-            pts, tb = session.data["frames"]["pts"], session.plan.time_base
             body["video"]["frame_count"] = session.frame_count()
-            body["video"]["start"] = float(pts[0] * tb) if pts else 0.0
             body["style"] = session.settings.style
             body["proxy_frames"] = session.proxy.done if session.proxy is not None else 0
         return JSONResponse(body)
 
-    def summary(request: Request) -> Response:
-        ready()
-        return JSONResponse(session.summary())
+    def times(self, request: Request) -> Response:
+        """Each frame's time in seconds from the first frame, from the file's timestamps."""
+        session = self.ready()
+        pts, tb = session.data["frames"]["pts"], session.plan.time_base
+        return JSONResponse([round(float((p - pts[0]) * tb), 4) for p in pts])
 
-    def times(request: Request) -> Response:
-        ready()
-        tb = session.plan.time_base
-        first = session.data["frames"]["pts"][0] if session.data["frames"]["pts"] else 0
-        return JSONResponse([round(float((p - first) * tb), 4) for p in session.data["frames"]["pts"]])
-
-    def frame(request: Request) -> Response:
-        ready()
+    def frame(self, request: Request) -> Response:
+        session = self.ready()
         index = int(request.path_params["index"])
         look = request.query_params.get("look", "original")
         if look not in ("original", "redacted"):
@@ -158,32 +175,25 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
         image = session.image(index, look == "redacted")
         width = int(request.query_params.get("w", "0") or 0)
         if 0 < width < image.shape[1]:
-            import cv2
-
-            image = cv2.resize(image, (width, max(1, round(image.shape[0] * width / image.shape[1]))), interpolation=cv2.INTER_AREA)
+            height = max(1, round(image.shape[0] * width / image.shape[1]))
+            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         return Response(jpeg(image), media_type="image/jpeg")
 
-    def regions(request: Request) -> Response:
-        ready()
-        return JSONResponse(session.regions(int(request.path_params["index"])))
+    def thumb(self, request: Request) -> Response:
+        return Response(self.ready().thumbnail(int(request.path_params["track"])), media_type="image/jpeg")
 
-    def thumb(request: Request) -> Response:
-        ready()
-        return Response(session.thumbnail(int(request.path_params["track"])), media_type="image/jpeg")
-
-    async def edit(request: Request) -> Response:
+    async def edit(self, request: Request) -> Response:
         body = await _json(request)
         op = body.pop("op", None)
-        ready()
+        session = self.ready()
         await run_in_threadpool(session.edit, op, body)
         return JSONResponse(await run_in_threadpool(session.summary))
 
-    async def action(request: Request) -> Response:
+    async def action(self, request: Request) -> Response:
         body = await _json(request)
         if body:  # the page never names files or options: anything it sends here is refused
             raise ValueError(f"refused: unexpected fields {', '.join(sorted(body))}; the page cannot choose paths")
-        name = request.path_params["action"]
-        ready()
+        session, name = self.ready(), request.path_params["action"]
         work = {
             "undo": session.undo, "redo": session.redo, "save": session.save,
             "render": lambda: session.start(session.render_and_verify, "render"),
@@ -193,32 +203,27 @@ def create_app(session: ReviewSession, token: str, port: int, on_close: Callable
         await run_in_threadpool(work)
         return JSONResponse(await run_in_threadpool(session.summary))
 
-    async def bye(request: Request) -> Response:
-        seen["bye"] = time.monotonic()
+    async def bye(self, request: Request) -> Response:
+        """The page is closing: stop, unless it comes back (a reload) within the grace period."""
+        self.bye_at = bye_at = time.monotonic()
 
-        def later() -> None:  # a reload comes back within the grace period; a closed page does not
-            if seen["last"] <= seen["bye"]:
-                on_close()
+        def later() -> None:
+            if self.last_request <= bye_at:
+                self.on_close()
 
         threading.Timer(3.0, later).start()
         return JSONResponse({})
 
-    routes = [
-        Route("/", guarded(index)),
-        Route("/api/state", guarded(state)),
-        Route("/api/summary", guarded(summary)),
-        Route("/api/times", guarded(times)),
-        Route("/api/frame/{index:int}.jpg", guarded(frame)),
-        Route("/api/regions/{index:int}", guarded(regions)),
-        Route("/api/thumb/{track:int}.jpg", guarded(thumb)),
-        Route("/api/edit", guarded(edit), methods=["POST"]),
-        Route("/api/bye", guarded(bye), methods=["POST"]),
-        Route("/api/{action:str}", guarded(action), methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC)),
-    ]
-    app = Starlette(routes=[Route(f"/{token}", lambda r: RedirectResponse(f"/{token}/")), Mount(f"/{token}", routes=routes)])
-    app.add_middleware(Guard, token=token, port=port, on_request=touch)
-    app.state.seen = seen
+
+def create_app(session: ReviewSession, token: str, port: int, on_close: Callable[[], None] = lambda: None) -> Starlette:
+    """The page, its files and its API under /TOKEN/; ``on_close`` is called when the page says goodbye."""
+    api = ReviewApi(session, on_close)
+    app = Starlette(routes=[
+        Route(f"/{token}", lambda r: RedirectResponse(f"/{token}/")),
+        Mount(f"/{token}", routes=api.routes()),
+    ])
+    app.add_middleware(Guard, token=token, port=port, on_request=api.touch)
+    app.state.api = api
     return app
 
 
@@ -261,7 +266,7 @@ def serve(session: ReviewSession, sock: socket.socket, token: str, idle_seconds:
         while not server.should_exit:
             time.sleep(1.0)
             busy = session.thread is not None and session.thread.is_alive()
-            if not busy and time.monotonic() - app.state.seen["last"] > idle_seconds:
+            if not busy and time.monotonic() - app.state.api.last_request > idle_seconds:
                 close()
 
     threading.Thread(target=watchdog, name="redact-review-idle", daemon=True).start()

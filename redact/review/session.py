@@ -17,7 +17,6 @@ import cv2
 import numpy as np
 
 from redact import styles
-from redact.detections import KIND_CODES
 from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
 from redact.review.frames import FrameReader, ProxyFrames
