@@ -38,7 +38,7 @@ def clip(path: Path, frames: int = 30, seed: int = 0) -> Path:
             image[y1:y2, x1:x2] = checker(40, 40)
         cv2.putText(image, str(i), (200, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)  # frames differ
         images.append(image)
-    return write_clip(path, frames=frames, size=(W, H), images=images, options={"g": "10"})
+    return write_clip(path, frames=frames, size=(W, H), images=images)
 
 
 def detections(src: Path) -> Path:
@@ -62,18 +62,44 @@ def post(client: TestClient, path: str, body: dict | None = None):
     return client.post(f"/{TOKEN}/api/{path}", json=body or {}, headers={"Origin": ORIGIN})
 
 
-def test_frame_reader_matches_render_order_at_random_positions(tmp_path: Path) -> None:
-    src = write_clip(tmp_path / "rot.mp4", frames=60, size=(96, 64), rotation=90, options={"g": "12", "bf": "2"},
-                     images=[np.full((64, 96, 3), (i * 4) % 256, np.uint8) for i in range(60)])
+def gop_clip(path: Path, rotation: int, frames: int = 60) -> Path:
+    """Key frames every 12 frames and B-frames (reordered timestamps): seeking has real work to do."""
+    import av
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"g": "12", "bf": "2", "preset": "fast", "crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(frames):
+            image = pattern(96, 64)
+            cv2.putText(image, str(i), (10, 50), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("name,rotation", [("rot.mp4", 90), ("plain.mkv", 0)])
+def test_frame_reader_matches_render_order_at_random_positions(tmp_path: Path, name: str, rotation: int) -> None:
+    src = gop_clip(tmp_path / name, rotation)
     info = probe(src)
     with VideoSource(info, audio=False) as source:
         frames = [(f.pts, f.image) for f in source.items()]
+    assert sum(f.key for f in _keys(info)) >= 5
     reader = FrameReader(info, [p for p, _ in frames], cache_frames=2)
     order = list(range(60)) + random.Random(1).sample(range(60), 60) + [59, 0, 30, 31, 29, 5]
     for n in order:
         assert np.array_equal(reader.get(n), frames[n][1]), f"frame {n}"
-    assert reader.get(0).shape == (96, 64, 3)  # upright, as render sees it
+    assert reader.get(0).shape == ((96, 64, 3) if rotation else (64, 96, 3))  # upright, as render sees it
     reader.close()
+
+
+def _keys(info):
+    with VideoSource(info, audio=False) as source:
+        return [f for f in source.items()]
 
 
 def test_state_tracks_and_exact_frame_jpeg(review) -> None:
