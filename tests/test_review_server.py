@@ -135,13 +135,14 @@ def test_edit_undo_redo_save_round_trip(review) -> None:
     session, client = review
     tid = client.get(f"/{TOKEN}/api/summary").json()["tracks"][0]["id"]
     assert post(client, "edit", {"op": "keep_visible", "track": tid, "value": True}).status_code == 200
-    region = {"keyframes": [{"frame": 5, "box": [200, 100, 240, 140]}], "start": {"frame": 5}, "end": {"frame": 9}}
+    region = {"keyframes": [{"frame": 5, "box": [200, 100, 240, 140]}, {"time": 0.36, "box": [220, 100, 260, 140]}],
+              "start": {"frame": 5}, "end": {"frame": 9}}  # 0.36 s is frame 9 at 25 fps
     summary = post(client, "edit", {"op": "add_manual", "region": region}).json()
     assert summary["manual_spans"] == [[5, 9]] and summary["dirty"]
     summary = post(client, "edit", {"op": "add_cover_all", "start": 20, "end": 22}).json()
     assert summary["cover_all"] == [[20, 22]]
     regions = client.get(f"/{TOKEN}/api/regions/7").json()
-    assert regions["manual"] == [{"index": 0, "box": [200.0, 100.0, 240.0, 140.0]}]
+    assert regions["manual"] == [{"index": 0, "box": [210.0, 100.0, 250.0, 140.0]}]  # interpolated
     assert [b["keep_visible"] for b in regions["boxes"]] == [True, False]
     assert post(client, "undo").json()["cover_all"] == []
     assert post(client, "redo").json()["cover_all"] == [[20, 22]]
@@ -153,6 +154,10 @@ def test_edit_undo_redo_save_round_trip(review) -> None:
     assert data["schema"] == "redact-detections" and data["version"] == 1
     assert [len(plan.detections(i, W, H)) for i in (4, 5, 9, 10)] == [1, 2, 2, 1]
     assert plan.cover_all == [(20, 22)]
+    for i in range(30):  # the page's redacted look covers exactly what render will
+        mine, theirs = session.detections(i), plan.detections(i, W, H)
+        for field in ("boxes", "scores", "kinds", "track_ids", "filled"):
+            assert np.array_equal(getattr(mine, field), getattr(theirs, field)), (i, field)
     reopened = ReviewSession(session.video, session.tracks_path, session.output)
     reopened.open()
     assert reopened.summary()["manual_spans"] == [[5, 9]]

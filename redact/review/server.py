@@ -159,7 +159,7 @@ class ReviewApi:
     def times(self, request: Request) -> Response:
         """Each frame's time in seconds from the first frame, from the file's timestamps."""
         session = self.ready()
-        pts, tb = session.data["frames"]["pts"], session.plan.time_base
+        pts, tb = session.data["frames"]["pts"], session.time_base
         return JSONResponse([round(float((p - pts[0]) * tb), 4) for p in pts])
 
     def frame(self, request: Request) -> Response:

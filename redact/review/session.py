@@ -8,6 +8,7 @@ detections file and its output, both fixed when it is created.
 from __future__ import annotations
 
 import copy
+from fractions import Fraction
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,8 @@ from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
 from redact.review.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
-from redact.tracks_file import Plan, Recorder, add_manual, from_data, load, save
+from redact.detections import KIND_CODES, Detections
+from redact.tracks_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 
 EDITABLE = ("keep_visible", "manual", "cover_all")
 UNDO_LIMIT = 200
@@ -77,7 +79,6 @@ class ReviewSession:
         self.undo_stack: list[dict[str, Any]] = []
         self.redo_stack: list[dict[str, Any]] = []
         self.dirty = False
-        self._plan: Plan | None = None
         self._manual: dict[int, list[tuple[int, list[float]]]] = {}
 
     # -- loading -------------------------------------------------------------------------------
@@ -95,16 +96,22 @@ class ReviewSession:
         for key in EDITABLE:
             data[key] = list(data.get(key) or [])
         self.settings = settings_of(data)
-        by_frame: dict[int, list[dict[str, Any]]] = {}
+        self.time_base = Fraction(str(data["video"].get("time_base", self.info.time_base)))
+        shown: dict[int, list[dict[str, Any]]] = {}  # what the page draws at each frame
+        entries: dict[int, list[tuple[list[float], float, int, int, bool]]] = {}  # what render covers, as Plan holds it
         for track in data["tracks"]:
             for row in track.get("boxes") or []:
-                by_frame.setdefault(row[0], []).append(
-                    {"id": track["id"], "kind": track["kind"], "box": row[1:5],
-                     "score": row[5] if len(row) > 5 else 1.0, "detected": bool(row[6]) if len(row) > 6 else True}
+                score, detected = float(row[5]) if len(row) > 5 else 1.0, not (len(row) > 6 and not row[6])
+                shown.setdefault(row[0], []).append(
+                    {"id": track["id"], "kind": track["kind"], "box": row[1:5], "score": score, "detected": detected}
                 )
+                entries.setdefault(row[0], []).append(
+                    ([float(v) for v in row[1:5]], score, KIND_CODES[track["kind"]], track["id"], not detected)
+                )
+        frames = {t["id"]: np.unique(np.array([r[0] for r in t.get("boxes") or []], dtype=np.int64)) for t in data["tracks"]}
         with self.lock:
-            self.track_boxes = by_frame
-            self.track_runs = {t["id"]: runs(np.unique([r[0] for r in t.get("boxes") or []]).astype(np.int64)) for t in data["tracks"]}
+            self.track_boxes, self.track_entries, self.track_frames = shown, entries, frames
+            self.track_runs = {tid: runs(f) for tid, f in frames.items()}
             self.reader = FrameReader(self.info, data["frames"]["pts"])
             self.proxy = ProxyFrames(len(data["frames"]["pts"]))
             self.data = data
@@ -139,31 +146,38 @@ class ReviewSession:
     # -- the plan and what the page shows -----------------------------------------------------
 
     def _changed(self) -> None:
-        self._plan = None
+        """Recompute the edited parts (manual regions, whole-frame ranges) with tracks_file's own functions."""
         self._manual = {}
         for m, region in enumerate(self.data["manual"]):
             scratch = self._blank_plan()
             add_manual(scratch, region, f"manual[{m}]")
             for frame, entries in scratch.by_frame.items():
                 self._manual.setdefault(frame, []).extend((m, e[0]) for e in entries)
+        scratch = self._blank_plan()
+        for c, span in enumerate(self.data["cover_all"]):
+            add_cover_all(scratch, span, f"cover_all[{c}]")
+        self._cover_all = scratch.cover_all
 
     def _blank_plan(self) -> Plan:
-        plan, _ = from_data({**self.data, "tracks": [], "manual": [], "cover_all": [], "keep_visible": []}, self.info, check_hash=False)
-        return plan
+        pts = self.data["frames"]["pts"]
+        return Plan(frame_count=len(pts), pts=pts, time_base=self.time_base)
 
-    @property
-    def plan(self) -> Plan:
+    def detections(self, index: int) -> Detections:
+        """What `render` covers at frame ``index``: the entries load() would make, in the same order."""
         with self.lock:
-            if self._plan is None:
-                self._plan, _ = from_data(self.data, self.info, check_hash=False)
-            return self._plan
+            kept = set(self.data["keep_visible"])
+            entries = [e for e in self.track_entries.get(index, []) if e[3] not in kept]
+            entries += [(box, 1.0, KIND_CODES["manual"], -1, False) for _, box in self._manual.get(index, [])]
+            plan = self._blank_plan()
+            plan.by_frame[index], plan.cover_all = entries, list(self._cover_all)
+        return plan.detections(index, self.info.width, self.info.height)
 
     def frame_count(self) -> int:
         return int(self.data["video"]["frame_count"])
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
-            data, plan = self.data, self.plan
+            data = self.data
             kept = set(data["keep_visible"])
             tracks = []
             for track in data["tracks"]:
@@ -175,14 +189,17 @@ class ReviewSession:
                     "score": round(max((r[5] for r in detected), default=0.0), 3),
                 })
             covered = np.zeros(self.frame_count(), dtype=bool)
-            covered[[f for f, entries in plan.by_frame.items() if entries]] = True
-            for a, b in plan.cover_all:
+            for tid, frames in self.track_frames.items():
+                if tid not in kept:
+                    covered[frames] = True
+            covered[list(self._manual)] = True
+            for a, b in self._cover_all:
                 covered[a : b + 1] = True
             return {
                 "tracks": tracks,
                 "manual": copy.deepcopy(data["manual"]),
                 "manual_spans": self._manual_spans(),
-                "cover_all": [list(span) for span in plan.cover_all],
+                "cover_all": [list(span) for span in self._cover_all],
                 "uncovered": runs(np.flatnonzero(~covered)),
                 "can_undo": bool(self.undo_stack), "can_redo": bool(self.redo_stack), "dirty": self.dirty,
             }
@@ -201,13 +218,13 @@ class ReviewSession:
             kept = set(self.data["keep_visible"])
             boxes = [dict(b, keep_visible=b["id"] in kept) for b in self.track_boxes.get(index, [])]
             manual = [{"index": m, "box": [round(v, 2) for v in box]} for m, box in self._manual.get(index, [])]
-            cover_all = any(a <= index <= b for a, b in self.plan.cover_all)
+            cover_all = any(a <= index <= b for a, b in self._cover_all)
         return {"frame": index, "pts": self.data["frames"]["pts"][index], "boxes": boxes, "manual": manual, "cover_all": cover_all}
 
     def image(self, index: int, redacted: bool) -> np.ndarray:
         image = self.reader.get(index)
         if redacted:
-            image = styles.cover(image.copy(), self.plan.detections(index, self.info.width, self.info.height), self.settings)
+            image = styles.cover(image.copy(), self.detections(index), self.settings)
         return image
 
     def thumbnail(self, track_id: int, height: int = 72) -> bytes:
