@@ -489,13 +489,58 @@ def verify_command(
     raise typer.Exit(1)
 
 
+@app.command("review")
+def review_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="The video to review."),
+    tracks: Optional[Path] = typer.Option(None, "--tracks", help="Detections file to review (default: INPUT.detections.json; detected first when missing)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where the page's Render writes (default: INPUT.redacted.mp4)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Let Render replace an existing output."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Print the page's address instead of opening a browser."),
+    targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
+    quality: str = _opt("quality", "--quality", "-q"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings for detection."),
+) -> None:
+    """Check and correct a redaction in a local web page (127.0.0.1 only), then render and verify from it."""
+    import threading
+    import webbrowser
+
+    from redact.outputs import default_output
+    from redact.review.server import local_socket, new_token, serve
+    from redact.review.session import ReviewSession
+
+    values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
+    default_tracks = input.with_name(input.name + ".detections.json")
+    session = ReviewSession(input, tracks or default_tracks, output or default_output(input), overwrite)
+    if tracks is not None or default_tracks.exists():
+        session.open()  # a file for another video is refused here, with render's message
+        if tracks is None:
+            err.print(f"reviewing {default_tracks} (delete it to detect again)")
+    else:
+        settings = _settings_from(ctx, config, values)
+        progress, update = _progress(False, f"detect {input.name}")
+        if progress is not None:
+            progress.start()
+        session.start(lambda: session.detect(settings, on_progress=update), "detect")
+        if progress is not None:
+            threading.Thread(target=lambda: (session.thread.join(), progress.stop()), daemon=True).start()
+    sock, token = local_socket(), new_token()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/{token}/"
+    err.print(f"review page: {url}\n(keep this address private; Ctrl-C or closing the page stops the server)")
+    if not no_browser:
+        webbrowser.open(url)
+    serve(session, sock, token)
+    if not session.ready and session.job.error:  # detection failed or was stopped: say so here too
+        raise (Cancelled if session.job.stage == "cancelled" else RedactError)(session.job.error)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the version."""
     out.print(__version__)
 
 
-COMMANDS = {"run", "demo", "version", "detect", "render", "preview", "verify", "batch"}
+COMMANDS = {"run", "demo", "version", "detect", "render", "preview", "verify", "batch", "review"}
 
 
 #: the signal that stopped this run, if one did (see _on_signal)

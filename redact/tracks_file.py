@@ -98,10 +98,16 @@ class Recorder:
         }
 
     def write(self, path: Path) -> Path:
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_text(json.dumps(self.to_dict(), separators=(",", ":")) + "\n", encoding="utf-8")
-        tmp.replace(path)
-        return path
+        return save(self.to_dict(), path)
+
+
+def save(data: dict[str, Any], path: Path) -> Path:
+    """Write a detections file atomically: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 @dataclass
@@ -144,6 +150,14 @@ def load(path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), chec
         raise _fail(f"cannot read {path}: {exc.strerror or exc}") from exc
     except ValueError as exc:
         raise _fail(f"{path} is not valid JSON ({exc})") from exc
+    return from_data(data, info, keep_visible, check_hash, name=str(path))
+
+
+def from_data(
+    data: Any, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True, name: str = "the data"
+) -> tuple[Plan, dict[str, Any]]:
+    """Validate an already-parsed detections file (``load`` without the reading; the review page edits in memory)."""
+    path = name
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise _fail(f"{path} is not a redact detections file")
     if data.get("version") != VERSION:
@@ -189,7 +203,7 @@ def load(path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), chec
         raise _fail("'keep_visible' must list track ids")
     if set(keep_visible_in_file) - keep_visible:
         # edits made in the file itself: honour them by loading again with the union
-        return load(path, info, keep_visible | set(keep_visible_in_file), check_hash)
+        return from_data(data, info, keep_visible | set(keep_visible_in_file), check_hash, name)
     for m, region in enumerate(_list(data, "manual")):
         add_manual(plan, region, f"manual[{m}]")
     for c, span in enumerate(_list(data, "cover_all")):
