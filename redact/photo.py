@@ -24,7 +24,7 @@ from redact.detect import build_detectors
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError
 from redact.outputs import check_output, write_file
-from redact.regions import covered_mask, grow, margins
+from redact.regions import boxed, covered_mask, grow, margins
 from redact.settings import DEFAULTS, Settings
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF"}
@@ -176,7 +176,7 @@ def detect_photo(bgr: np.ndarray, detectors: Mapping[str, Detector]) -> Detectio
 
 def cover_mask(shape: tuple[int, ...], found: Detections, settings: Settings) -> np.ndarray:
     """Which pixels the styles paint over (the same regions as styles.cover)."""
-    return covered_mask(grow(found, margins(settings)), settings.shape, shape[0], shape[1])
+    return covered_mask(grow(found, margins(settings)), settings.shape, shape[0], shape[1], boxed(found))
 
 
 def cover_picture(picture: Picture, view: np.ndarray, found: Detections, settings: Settings) -> None:

@@ -76,21 +76,22 @@ def clip_spans(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, 
 _SHIFT = 4
 
 
-def label_map(boxes: np.ndarray, shape: str, height: int, width: int) -> np.ndarray:
+def label_map(boxes: np.ndarray, shape: str, height: int, width: int, rect: np.ndarray | None = None) -> np.ndarray:
     """One int32 map of the frame: the index of the region that covers each pixel, -1 where none does.
 
     A region is the ellipse inscribed in its (grown, unclipped) box, or the box itself for
     ``rect``; a pixel is inside when its centre is, with half a pixel of slack so edges are not
-    left out. Larger regions are drawn first, so where neighbours overlap the smaller, tighter
-    region (usually a face seen directly) shows on top."""
+    left out. ``rect`` marks regions that are boxes whatever the shape (a person's own boxes and
+    whole frames). Larger regions are drawn first, so where neighbours overlap the smaller,
+    tighter region (usually a face seen directly) shows on top."""
     labels = np.full((height, width), -1, dtype=np.int32)
     spans, valid = clip_spans(boxes, width, height)
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     order = np.flatnonzero(valid)[np.argsort(-areas[valid], kind="stable")]
-    if shape == "rect":
-        for k, (x1, y1, x2, y2) in zip(order.tolist(), spans[order].tolist()):
-            labels[y1:y2, x1:x2] = k
-        return labels
+    boxy = np.ones(len(boxes), bool) if shape == "rect" else np.zeros(len(boxes), bool) if rect is None else rect
+    for k, (x1, y1, x2, y2) in zip(order[boxy[order]].tolist(), spans[order[boxy[order]]].tolist()):
+        labels[y1:y2, x1:x2] = k
+    order = order[~boxy[order]]
     one = 1 << _SHIFT
     b = boxes[order].astype(np.float64)
     # OpenCV puts pixel i's centre at i; ours is at i + 0.5. Drawing happens in each span's own
@@ -105,6 +106,12 @@ def label_map(boxes: np.ndarray, shape: str, height: int, width: int) -> np.ndar
     return labels
 
 
-def covered_mask(boxes: np.ndarray, shape: str, height: int, width: int) -> np.ndarray:
+def covered_mask(boxes: np.ndarray, shape: str, height: int, width: int, rect: np.ndarray | None = None) -> np.ndarray:
     """Exactly the pixels that covering these (grown) boxes paints."""
-    return label_map(boxes, shape, height, width) >= 0
+    return label_map(boxes, shape, height, width, rect) >= 0
+
+
+def boxed(detections: Detections) -> np.ndarray:
+    """Regions covered as whole boxes whatever the shape: a person drew them (manual regions,
+    whole frames), and a corner left out of an ellipse would show what they meant to hide."""
+    return detections.kinds == KIND_CODES["manual"]

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from redact.detections import Detections
-from redact.regions import clip_spans, grow, label_map, margins
+from redact.regions import boxed, clip_spans, grow, label_map, margins
 from redact.settings import Settings
 
 BLUR_GRID = 3
@@ -95,14 +95,16 @@ def blur_step(height: int, width: int) -> int:
     return 4 if side >= 720 else 2 if side >= 360 else 1
 
 
-def _blur_layer(image: np.ndarray, boxes: np.ndarray, spans: np.ndarray, shape: str, step: int) -> np.ndarray:
+def _blur_layer(
+    image: np.ndarray, boxes: np.ndarray, spans: np.ndarray, shape: str, rect: np.ndarray, step: int
+) -> np.ndarray:
     """The blur of every region at 1/step size, scaled up to the frame. Low-resolution regions are
     drawn a pixel larger, so every covered pixel has covered neighbours to scale up from; every
     value is still a blend of its own region's samples."""
     height, width = image.shape[:2]
     small_h, small_w = -(-height // step), -(-width // step)
     small_boxes = boxes / step + np.array([-1, -1, 1, 1], dtype=np.float32)
-    labels = label_map(small_boxes, shape, small_h, small_w)
+    labels = label_map(small_boxes, shape, small_h, small_w, rect)
     ys, xs = np.nonzero(labels >= 0)
     layer = np.zeros((small_h, small_w, 3), dtype=np.uint8)
     centres_x, centres_y = (xs + 0.5) * step - 0.5, (ys + 0.5) * step - 0.5  # in frame pixels
@@ -110,23 +112,25 @@ def _blur_layer(image: np.ndarray, boxes: np.ndarray, spans: np.ndarray, shape: 
     return cv2.resize(layer, (small_w * step, small_h * step), interpolation=cv2.INTER_LINEAR)[:height, :width]
 
 
-def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str) -> np.ndarray:
+def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str, rect: np.ndarray | None = None) -> np.ndarray:
     """Cover every box (float x1 y1 x2 y2, already grown) in place, in one pass over one label map
-    of the frame, whatever the number of regions; returns the image."""
+    of the frame, whatever the number of regions; ``rect`` marks boxes covered whole whatever the
+    shape. Returns the image."""
     height, width = image.shape[:2]
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    rect = np.zeros(len(boxes), bool) if rect is None else np.asarray(rect, bool)
     spans, inside = clip_spans(boxes, width, height)
-    boxes, spans = boxes[inside], spans[inside]  # regions wholly outside the frame cover nothing
+    boxes, spans, rect = boxes[inside], spans[inside], rect[inside]  # regions wholly outside the frame cover nothing
     if not len(boxes):
         return image
-    labels = label_map(boxes, shape, height, width)
+    labels = label_map(boxes, shape, height, width, rect)
     covered = labels >= 0
     # every value is computed before any pixel is painted, so regions never sample each other's cover
     step = blur_step(height, width) if style == "blur" else 1
     if style == "fill":
         image[covered] = FILL_COLOUR
     elif step > 1:
-        layer = _blur_layer(image, boxes, spans, shape, step)
+        layer = _blur_layer(image, boxes, spans, shape, rect, step)
         if image.strides[1:] == (3, 1) and image.strides[0] > 0:
             cv2.copyTo(layer, covered.view(np.uint8), image)  # writes through the view, far faster than numpy
         else:
@@ -140,5 +144,5 @@ def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str) -> np.nd
 def cover(image: np.ndarray, detections: Detections, settings: Settings) -> np.ndarray:
     """Grow each box by its kind's margin and cover it in the settings' style and shape, in place."""
     if len(detections):
-        apply(image, grow(detections, margins(settings)), settings.style, settings.shape)
+        apply(image, grow(detections, margins(settings)), settings.style, settings.shape, boxed(detections))
     return image
