@@ -167,7 +167,7 @@ class TrackTable:
 
 class Tracker:
     def __init__(self, hold_frames: dict[int, int], min_match: float = 0.2) -> None:
-        self.hold_frames = hold_frames  # per kind code
+        # frames a lost track is kept, per kind code
         self._hold = np.array([hold_frames.get(k, 0) for k in range(len(KINDS))], dtype=np.int64)
         self.min_match = min_match
         self.tracks = TrackTable()
