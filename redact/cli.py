@@ -140,6 +140,9 @@ def run_command(
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
     _check_side_files(report=report, save_tracks=save_tracks)
+    if save_tracks is not None and (input.is_dir() or is_photo(input)):
+        # a silent skip would leave the user believing the file exists for review
+        raise ConfigError("--save-tracks writes one video's detections file; it does not apply to a photo or a folder")
     if cluster:
         executor = "dask"
     if input.is_dir():

@@ -148,3 +148,21 @@ def test_folder_input_mirrors_tree_and_fails_loudly_on_a_bad_file(tmp_path: Path
     assert not (out / "sub" / "broken.mp4").exists()
     again = redact("batch", str(src), "-o", str(out), "--targets", "faces")
     assert "skipped: a.mp4" in again.stderr and again.returncode != 0
+
+
+@pytest.mark.parametrize("target", ["photo", "folder"])
+def test_save_tracks_is_refused_where_it_cannot_apply(tmp_path: Path, target: str) -> None:
+    """It wrote nothing and exited 0 for a photo or a folder: a silent skip."""
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    photo = folder / "p.png"
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(photo)
+    src = photo if target == "photo" else folder
+    result = redact(str(src), "-o", str(tmp_path / ("out.png" if target == "photo" else "out")),
+                    "--save-tracks", str(tmp_path / "t.json"))
+    assert result.returncode == 2
+    assert "--save-tracks" in one_error_line(result)
+    assert not (tmp_path / "t.json").exists() and not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
