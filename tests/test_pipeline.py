@@ -267,3 +267,30 @@ def test_unwritable_output_folder(tmp_path: Path) -> None:
     locked.mkdir(mode=0o500)
     with pytest.raises(OutputError, match="not writable"):
         run(src, locked / "out.mp4")
+
+
+@pytest.mark.parametrize("ext,video_codec", [("mkv", "libx264"), ("avi", "mpeg4")])
+def test_pcm_audio_with_a_bare_channel_count_is_reencoded(tmp_path: Path, ext: str, video_codec: str) -> None:
+    """PCM in AVI/Matroska says "2 channels" without a layout: the AAC encoder refused it (exit 70)."""
+    src = tmp_path / f"pcm.{ext}"
+    with av.open(str(src), "w") as c:
+        video = c.add_stream(video_codec, rate=25)
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        audio = c.add_stream("pcm_s16le", rate=48000, layout="stereo")
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(pattern(160, 96, i), format="bgr24")
+            frame.pts = i
+            c.mux(video.encode(frame))
+            sound = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 1920), np.int16), format="s16", layout="stereo")
+            sound.sample_rate, sound.pts = 48000, i * 1920
+            c.mux(audio.encode(sound))
+        c.mux(video.encode(None))
+        c.mux(audio.encode(None))
+    with av.open(str(src)) as c:
+        assert c.streams.audio[0].codec_context.layout.name == "2 channels"  # the case itself
+    dst = tmp_path / "out.mp4"
+    run(src, dst, boxes=[])
+    with av.open(str(dst)) as c:
+        stream = c.streams.audio[0]
+        assert stream.codec_context.name == "aac" and stream.codec_context.layout.name == "stereo"
+        assert sum(1 for p in c.demux(stream) if p.size) > 0

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange
 
-from redact.errors import OutputError
+from redact.errors import OutputError, UnsupportedMediaError
 from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, bgr_to_full_i420, sws_range
 from redact.media.source import DEEP_FORMATS, DeepPicture, VideoInfo
 
@@ -40,6 +40,21 @@ def container_format(path: Path) -> str:
             f"{path}: unsupported output type {path.suffix or '(none)'}; use one of {', '.join(sorted(CONTAINERS))}"
         )
     return fmt
+
+
+#: FFmpeg's standard layout for a bare channel count
+STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _named_layout(codec: av.audio.codeccontext.AudioCodecContext) -> av.AudioLayout:
+    """PCM in AVI or Matroska often carries a bare channel count ("2 channels"), which the AAC
+    encoder refuses; the standard layout of that many channels is what the file means."""
+    layout = codec.layout
+    if not layout.name.endswith(" channels"):
+        return layout
+    if codec.channels not in STANDARD_LAYOUTS:
+        raise UnsupportedMediaError(f"audio with {codec.channels} unnamed channels cannot be re-encoded; use --no-audio")
+    return av.AudioLayout(STANDARD_LAYOUTS[codec.channels])
 
 
 class VideoSink:
@@ -113,7 +128,7 @@ class VideoSink:
             return _AudioOut(out, None)
         self.warnings.append(f"audio codec {name} cannot go into {self.format}; re-encoded to AAC")
         out = self.container.add_stream("aac", rate=source.codec_context.sample_rate)
-        out.layout = source.codec_context.layout
+        out.layout = _named_layout(source.codec_context)
         _set_stream_tags(out, source, keep_metadata)
         decoder = av.CodecContext.create(source.codec_context.name, "r")
         decoder.extradata = source.codec_context.extradata
