@@ -173,7 +173,7 @@ def from_data(
     count = video.get("frame_count")
     if not isinstance(pts, list) or not isinstance(count, int) or len(pts) != count:
         raise _fail("'frames.pts' must list one timestamp per frame")
-    time_base = Fraction(str(video.get("time_base", info.time_base)))
+    time_base = _time_base(video.get("time_base", str(info.time_base)))
     plan = Plan(frame_count=count, pts=pts, time_base=time_base)
     known_ids: set[int] = set()
     for t, track in enumerate(_list(data, "tracks")):
@@ -192,7 +192,7 @@ def from_data(
                 raise _fail(f"{where}.boxes[{b}]: expected [frame, x1, y1, x2, y2, score, detected]")
             frame = _frame_index(row[0], count, f"{where}.boxes[{b}]")
             box = _box(row[1:5], f"{where}.boxes[{b}]")
-            score = float(row[5]) if len(row) > 5 else 1.0
+            score = _score(row[5], f"{where}.boxes[{b}]") if len(row) > 5 else 1.0
             filled = len(row) > 6 and not row[6]
             plan.by_frame.setdefault(frame, []).append((box, score, kind, tid, filled))
     missing = set(keep_visible) - known_ids
@@ -209,6 +209,22 @@ def from_data(
     for c, span in enumerate(_list(data, "cover_all")):
         add_cover_all(plan, span, f"cover_all[{c}]")
     return plan, data
+
+
+def _time_base(value: Any) -> Fraction:
+    try:
+        time_base = Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise _fail(f"video.time_base {value!r} is not a fraction such as '1/12800'") from None
+    if time_base <= 0:
+        raise _fail(f"video.time_base {value!r} must be positive")
+    return time_base
+
+
+def _score(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise _fail(f"{where}: score {value!r} must be a number from 0 to 1")
+    return float(value)
 
 
 def add_cover_all(plan: Plan, span: Any, where: str = "cover_all") -> None:

@@ -110,6 +110,9 @@ def edit(path: Path, change) -> Path:
         (lambda d: d["video"].update(width=640), "made for a 640x160"),
         (lambda d: d.update(manual=[{"keyframes": []}]), "keyframe"),
         (lambda d: d.update(cover_all=[{"start": 5}]), "cover_all"),
+        # these two were "internal error", exit 70 (issue 14, defect 4)
+        (lambda d: d["tracks"][0]["boxes"][0].__setitem__(5, "high"), "score"),
+        (lambda d: d["video"].update(time_base="1/0"), "time_base"),
     ],
 )
 def test_malformed_or_mismatched_file_refused(tmp_path: Path, change, message: str) -> None:
