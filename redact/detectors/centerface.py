@@ -169,6 +169,9 @@ class CenterFaceDetector:
         options.log_severity_level = 3
         # Idle ORT threads would otherwise spin and steal the cores that decode/encode need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
+        # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = ort.InferenceSession(data, options, providers=provider_list)
         except Exception as exc:  # ORT raises its own exception types

