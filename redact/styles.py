@@ -95,21 +95,20 @@ def blur_step(height: int, width: int) -> int:
     return 4 if side >= 720 else 2 if side >= 360 else 1
 
 
-def _blur_layer(
-    image: np.ndarray, boxes: np.ndarray, spans: np.ndarray, shape: str, rect: np.ndarray, step: int
-) -> np.ndarray:
-    """The blur of every region at 1/step size, scaled up to the frame. Low-resolution regions are
-    drawn a pixel larger, so every covered pixel has covered neighbours to scale up from; every
-    value is still a blend of its own region's samples."""
+def _blur_layer(image: np.ndarray, labels: np.ndarray, spans: np.ndarray, step: int) -> np.ndarray:
+    """The blur of every region on a grid of every ``step``-th pixel, scaled up to the frame. The
+    grid's labels are the frame's, spread by one grid cell so every covered pixel has covered
+    neighbours to scale up from; every value is still a blend of one region's samples."""
     height, width = image.shape[:2]
-    small_h, small_w = -(-height // step), -(-width // step)
-    small_boxes = boxes / step + np.array([-1, -1, 1, 1], dtype=np.float32)
-    labels = label_map(small_boxes, shape, small_h, small_w, rect)
-    ys, xs = np.nonzero(labels >= 0)
-    layer = np.zeros((small_h, small_w, 3), dtype=np.uint8)
-    centres_x, centres_y = (xs + 0.5) * step - 0.5, (ys + 0.5) * step - 0.5  # in frame pixels
-    layer[ys, xs] = region_pixels(image, spans, labels[ys, xs], centres_x, centres_y, "blur")
-    return cv2.resize(layer, (small_w * step, small_h * step), interpolation=cv2.INTER_LINEAR)[:height, :width]
+    small = np.ascontiguousarray(labels[step // 2 :: step, step // 2 :: step]).astype(np.float32)
+    small = cv2.dilate(small, np.ones((3, 3), np.uint8))  # -1 (none) loses to any region's index
+    ys, xs = np.nonzero(small >= 0)
+    layer = np.zeros((*small.shape, 3), dtype=np.uint8)
+    centres_x, centres_y = xs * step + step // 2, ys * step + step // 2  # in frame pixels
+    layer[ys, xs] = region_pixels(image, spans, small[ys, xs].astype(np.int64), centres_x, centres_y, "blur")
+    # grid cell i's centre lands on frame pixel (i + 0.5) * step - 0.5: within half a pixel of its sample
+    big = cv2.resize(layer, (small.shape[1] * step, small.shape[0] * step), interpolation=cv2.INTER_LINEAR)
+    return big[:height, :width] if big.shape[0] >= height and big.shape[1] >= width else cv2.resize(layer, (width, height))
 
 
 def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str, rect: np.ndarray | None = None) -> np.ndarray:
@@ -130,7 +129,7 @@ def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str, rect: np
     if style == "fill":
         image[covered] = FILL_COLOUR
     elif step > 1:
-        layer = _blur_layer(image, boxes, spans, shape, rect, step)
+        layer = _blur_layer(image, labels, spans, step)
         if image.strides[1:] == (3, 1) and image.strides[0] > 0:
             cv2.copyTo(layer, covered.view(np.uint8), image)  # writes through the view, far faster than numpy
         else:
