@@ -191,3 +191,57 @@ def test_plates_in_a_4k_frame_are_found(plate_detector):
         total += len(boxes)
         found += sum(_half_covered(x, y, w, h, detected) for x, y, w, h in boxes)
     assert found >= 0.8 * total, f"{found} of {total} plates covered"
+
+
+def test_readings_that_look_like_plates_and_like_words() -> None:
+    from redact.detectors.plate_reader import Reading, reads_as_plate, reads_as_words
+
+    for text in ("B 68 SPK", "PH73FAM", "SB 014882", "7ABC123", "MH 12 AB 1234", "8 96 MYU"):
+        assert reads_as_plate(Reading(text, 0.9)) and not reads_as_words(Reading(text, 0.9)), text
+    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA"):
+        assert not reads_as_plate(Reading(text, 0.9)), text
+        assert reads_as_words(Reading(text, 0.9)), text
+    assert not reads_as_words(Reading("VOTE", 0.3))  # an unsure reading is not a word
+
+
+def _sign_image() -> np.ndarray:
+    """A hand-held placard: three lines of words on a white card, with one plate-like token."""
+    img = np.full((720, 1280, 3), (60, 90, 120), np.uint8)
+    cv2.rectangle(img, (300, 150), (980, 560), (245, 245, 245), -1)
+    for k, line in enumerate(("STOP THE WAR", "VOTE NO ON", "PROP 21 NOW")):
+        cv2.putText(img, line, (330, 260 + 110 * k), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (20, 20, 20), 6, cv2.LINE_AA)
+    return img
+
+
+@needs_model
+def test_a_placard_of_words_is_not_a_plate_but_is_text(plate_detector):
+    from redact.detectors.text import create as create_text
+
+    img = _sign_image()
+    assert len(create_text(threads=1).detect(img)) >= 3  # the words are text ...
+    assert len(plates_mod.create(threads=1, read=False).detect(img)) >= 3  # ... which the text model alone took for plates
+    assert len(plate_detector.detect(img)) == 0  # ... and reading them says: a sign
+
+
+@needs_model
+def test_a_plate_is_read_as_a_plate_beside_a_sign(plate_detector):
+    img = _sign_image()
+    car = _plate_image()
+    img[560:720, 0:400] = car[400:560, 440:840]  # a car's rear with its plate below the placard
+    dets = plate_detector.detect(img)
+    assert len(dets) == 1 and dets.boxes[0][1] >= 560
+
+
+@needs_model
+def test_plates_in_a_dark_frame_get_a_second_look(plate_detector):
+    dark = (_plate_image().astype(np.float32) * 0.12).astype(np.uint8)  # a night frame
+    assert float(dark.mean()) < plates_mod.DARK_MEAN
+    assert len(plate_detector.detect(dark)) >= 1
+
+
+@needs_model
+def test_signs_photos_rarely_hold_a_plate(plate_detector, evaldata):
+    root = evaldata / "signs_no_plates"
+    images = json.loads((root / "labels.json").read_text())["images"][:10]
+    with_plate = sum(len(plate_detector.detect(cv2.imread(str(root / e["file"])))) > 0 for e in images)
+    assert with_plate <= 2, f"{with_plate} of {len(images)} sign photos had a region taken for a plate"
