@@ -196,9 +196,9 @@ def test_plates_in_a_4k_frame_are_found(plate_detector):
 def test_readings_that_look_like_plates_and_like_words() -> None:
     from redact.detectors.plate_reader import Reading, reads_as_plate, reads_as_words
 
-    for text in ("B 68 SPK", "PH73FAM", "SB 014882", "7ABC123", "MH 12 AB 1234", "8 96 MYU"):
+    for text in ("B 68 SPK", "PH73FAM", "SB 014882", "7ABC123", "MH 12 AB 1234", "8 96 MYU", "京A12345"):
         assert reads_as_plate(Reading(text, 0.9)) and not reads_as_words(Reading(text, 0.9)), text
-    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA"):
+    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA", "2010+2015"):
         assert not reads_as_plate(Reading(text, 0.9)), text
         assert reads_as_words(Reading(text, 0.9)), text
     assert not reads_as_words(Reading("VOTE", 0.3))  # an unsure reading is not a word

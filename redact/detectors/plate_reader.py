@@ -7,8 +7,8 @@ vehicle; a sign is words. So each candidate is read with the PP-OCRv6 text
 recognition model shipped in the same ``rapidocr`` wheel (Apache-2.0; its character
 set is stored in the ONNX file's metadata), loaded with ONNX Runtime directly.
 
-A candidate is a plate when it reads like one (3-10 characters, at least one digit,
-capitals and digits), unless it stands among words of its own size or is a bare
+A candidate is a plate when it reads like one (4-10 characters, at least one digit,
+capitals and digits only), unless it stands among words of its own size or is a bare
 number beside other text. A candidate that does not read like a plate on the first
 look, has a plate's proportions and no words beside it gets a second look (the crop
 contrast-normalised, and cut tighter); the first reading that looks like a plate
@@ -31,8 +31,9 @@ from redact.errors import ModelError
 REC_MODEL_FILE = "PP-OCRv6_rec_small.onnx"
 REC_HEIGHT = 48  # the model's input height
 MAX_REC_WIDTH = 640
-#: text boxes read per frame at most (highest score first); the rest are judged by shape alone
-MAX_READS = 48
+#: text boxes read per frame at most (candidates first, then their neighbours, by score); an
+#: unread candidate is judged by shape alone
+MAX_READS = 64
 SEPARATORS = re.compile(r"[\s\-.·:_,'`|]")
 #: a word is trusted when the recogniser's mean character confidence reaches this
 WORD_CONFIDENCE = 0.6
@@ -91,13 +92,12 @@ class TextReader:
 
 
 def reads_as_plate(r: Reading) -> bool:
-    """3-10 characters, at least one digit, capitals and digits (one other character allowed,
-    e.g. a Chinese plate's province sign or one misread letter)."""
+    """4-10 letters and digits, at least one digit, capitals (one lower-case letter and one
+    non-Latin letter allowed: a misread, or a Chinese plate's province sign), no other sign."""
     s = r.compact
-    if not 3 <= len(s) <= 10 or not any(c.isdigit() for c in s):
+    if not 4 <= len(s) <= 10 or not any(c.isdigit() for c in s) or not all(c.isalnum() for c in s):
         return False
-    plain = sum(c.isascii() and c.isalnum() for c in s)
-    return plain >= len(s) - 1 and sum(c.islower() for c in s) <= 1
+    return sum(not c.isascii() for c in s) <= 1 and sum(c.islower() for c in s) <= 1
 
 
 def reads_as_words(r: Reading) -> bool:
@@ -158,9 +158,10 @@ class PlateJudge:
 
     def keep(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """``boxes``: every text box of the frame (context); ``candidates``: which may be plates."""
-        near = {i: neighbours(boxes, i) for i in np.flatnonzero(candidates)}
-        wanted = set(near) | {j for nb in near.values() for j in nb}
-        order = [i for i in np.argsort(-scores, kind="stable") if i in wanted][:MAX_READS]
+        near = {int(i): neighbours(boxes, i) for i in np.flatnonzero(candidates)}
+        context = {j for nb in near.values() for j in nb} - set(near)
+        by_score = [int(i) for i in np.argsort(-scores, kind="stable")]
+        order = ([i for i in by_score if i in near] + [i for i in by_score if i in context])[:MAX_READS]
         readings = {int(i): self.reader.read(self._crop(image, boxes[i])) for i in order}
         keep = np.zeros(len(boxes), bool)
         for i, nb in near.items():

@@ -17,8 +17,13 @@ above, ../shared/media/car-detection.mp4) are missed, and on such footage the
 model marks whole car bodies as text (large boxes); a zoomed second pass over
 tiles would be the next step.
 
+A text detector alone takes every sign, placard and banner for a plate; each text
+line it finds is therefore only a candidate, read and judged by
+:mod:`redact.detectors.plate_reader` (plates are a few capitals and digits standing
+alone; signs are words). Dark frames get a second, contrast-normalised look.
+
 The shared engine lives here; :mod:`redact.detectors.text` reuses it for the
-"text" target with looser filters.
+"text" target with looser filters (every text line, unread).
 """
 
 from __future__ import annotations
