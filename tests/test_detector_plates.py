@@ -198,10 +198,12 @@ def test_readings_that_look_like_plates_and_like_words() -> None:
 
     for text in ("B 68 SPK", "PH73FAM", "SB 014882", "7ABC123", "MH 12 AB 1234", "8 96 MYU", "京A12345"):
         assert reads_as_plate(Reading(text, 0.9)) and not reads_as_words(Reading(text, 0.9)), text
-    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA", "2010+2015"):
+    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA"):
         assert not reads_as_plate(Reading(text, 0.9)), text
         assert reads_as_words(Reading(text, 0.9)), text
     assert not reads_as_words(Reading("VOTE", 0.3))  # an unsure reading is not a word
+    for text in ("2010+2015", "X11", "9.99", ">i0"):  # a sign's year span, too short, a price, a symbol
+        assert not reads_as_plate(Reading(text, 0.9)), text
 
 
 def _sign_image() -> np.ndarray:
