@@ -247,3 +247,46 @@ def test_signs_photos_rarely_hold_a_plate(plate_detector, evaldata):
     images = json.loads((root / "labels.json").read_text())["images"][:10]
     with_plate = sum(len(plate_detector.detect(cv2.imread(str(root / e["file"])))) > 0 for e in images)
     assert with_plate <= 2, f"{with_plate} of {len(images)} sign photos had a region taken for a plate"
+
+
+class _ScriptedReader:
+    """Reads a crop as the text scripted for its size (height, width)."""
+
+    def __init__(self, texts: dict) -> None:
+        self.texts = texts
+
+    def read(self, crop):
+        from redact.detectors.plate_reader import Reading
+
+        return Reading(*self.texts.get(crop.shape[:2], ("", 0.0)))
+
+
+def _judge_one(text: str, confidence: float, score: float, beside: tuple[str, float] | None = None) -> bool:
+    """Judge one text box (scored ``score``) read as ``text``, with optional words beside it."""
+    from redact.detectors.plate_reader import PlateJudge
+
+    image = np.full((400, 600, 3), 128, np.uint8)
+    boxes = [[100, 100, 220, 130]]  # 120 x 30: a one-line plate's shape
+    texts = {(30, 120): (text, confidence)}
+    if beside is not None:
+        boxes.append([240, 100, 380, 131])  # 140 x 31, the same text height, right beside it
+        texts[(31, 140)] = beside
+    boxes = np.array(boxes, np.float32)
+    scores = np.array([score] + [0.9] * (len(boxes) - 1), np.float32)
+    strong = scores >= 0.65
+    strong[1:] = False
+    judge = PlateJudge(_ScriptedReader(texts))
+    return bool(judge.keep(image, boxes, scores, strong, faint=~strong)[0])
+
+
+def test_the_judge_keeps_plates_and_leaves_words() -> None:
+    assert _judge_one("B 68 SPK", 0.95, 0.9)
+    assert not _judge_one("B 68 SPK", 0.95, 0.9, beside=("VOTE FOR", 0.95))  # a region of words
+    assert _judge_one("B 68 SPK", 0.95, 0.9, beside=("RO", 0.95))  # a country strip is no word
+    assert not _judge_one("GENERATION", 0.95, 0.9)
+    assert not _judge_one("1234", 0.95, 0.9, beside=("9", 0.95))  # a bare number beside text
+    assert _judge_one("", 0.0, 0.9)  # nothing legible, a plate's shape, alone: when unsure, cover
+    # a faint detection (below the detector threshold) counts only when it reads confidently as a plate
+    assert _judge_one("B 200 DGD", 0.9, 0.5)
+    assert not _judge_one("B 200 DGD", 0.3, 0.5)
+    assert not _judge_one("", 0.0, 0.5)

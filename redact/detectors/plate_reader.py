@@ -37,6 +37,8 @@ MAX_READS = 64
 SEPARATORS = re.compile(r"[\s\-.·:_,'`|]")
 #: a word is trusted when the recogniser's mean character confidence reaches this
 WORD_CONFIDENCE = 0.6
+#: a faint text box (below the detector threshold) is a plate only when read this confidently
+FAINT_CONFIDENCE = 0.8
 #: below this mean confidence (or nothing read) a reading says nothing: judge by shape
 ILLEGIBLE_CONFIDENCE = 0.3
 PLATE_ASPECT = (1.5, 8.0)  # width / height of a plate's text box (one or two lines)
@@ -156,17 +158,46 @@ class PlateJudge:
     def __init__(self, reader: TextReader) -> None:
         self.reader = reader
 
-    def keep(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """``boxes``: every text box of the frame (context); ``candidates``: which may be plates."""
-        near = {int(i): neighbours(boxes, i) for i in np.flatnonzero(candidates)}
+    def keep(
+        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, candidates: np.ndarray, faint: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``boxes``: every text box of the frame (context); ``candidates``: which may be plates;
+        ``faint``: weaker boxes that are plates only if they read as one."""
+        faint = np.zeros(len(boxes), bool) if faint is None else faint & ~candidates
+        near = {int(i): neighbours(boxes, i) for i in np.flatnonzero(candidates | faint)}
         context = {j for nb in near.values() for j in nb} - set(near)
         by_score = [int(i) for i in np.argsort(-scores, kind="stable")]
-        order = ([i for i in by_score if i in near] + [i for i in by_score if i in context])[:MAX_READS]
+        order = [i for i in by_score if candidates[i]] + [i for i in by_score if faint[i]]
+        order = (order + [i for i in by_score if i in context])[:MAX_READS]
         readings = {int(i): self.reader.read(self._crop(image, boxes[i])) for i in order}
         keep = np.zeros(len(boxes), bool)
         for i, nb in near.items():
-            keep[i] = self._is_plate(image, boxes, i, nb, readings)
+            if faint[i]:  # a weak detection needs a confident reading
+                keep[i] = (
+                    i in readings and readings[i].confidence >= FAINT_CONFIDENCE
+                    and self._reads_as_lone_plate(boxes, i, nb, readings)
+                )
+            else:
+                keep[i] = self._is_plate(image, boxes, i, nb, readings)
         return keep
+
+    @staticmethod
+    def _reads_as_lone_plate(boxes: np.ndarray, i: int, nb: list[int], readings: dict) -> bool:
+        """Reads as a plate, is not a bare number beside other text, and has no words of its size beside it."""
+        reading = readings[i]
+        if not reads_as_plate(reading) or (reading.compact.isdigit() and nb):
+            return False  # a bare number beside other text: a price, a phone or house number
+        return not PlateJudge._words_beside(boxes, i, nb, readings)
+
+    @staticmethod
+    def _words_beside(boxes: np.ndarray, i: int, nb: list[int], readings: dict) -> bool:
+        """A region of words: a neighbour of the candidate's own text size reads as words."""
+        height = boxes[i][3] - boxes[i][1]
+        return any(
+            j in readings and reads_as_words(readings[j])
+            and SAME_SIZE[0] <= (boxes[j][3] - boxes[j][1]) / height <= SAME_SIZE[1]
+            for j in nb
+        )
 
     @staticmethod
     def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -177,17 +208,9 @@ class PlateJudge:
         box, reading = boxes[i], readings.get(i)
         if reading is None:  # over the read budget: judged by shape alone, on the covering side
             return aspect_in(box, PLATE_ASPECT) and not nb
-        height = box[3] - box[1]
-        words_beside = any(
-            j in readings and reads_as_words(readings[j])
-            and SAME_SIZE[0] <= (boxes[j][3] - boxes[j][1]) / height <= SAME_SIZE[1]
-            for j in nb
-        )
         if reads_as_plate(reading):
-            if reading.compact.isdigit() and nb:
-                return False  # a bare number beside other text: a price, a phone or house number
-            return not words_beside
-        if words_beside or not aspect_in(box, PLATE_ASPECT):
+            return self._reads_as_lone_plate(boxes, i, nb, readings)
+        if self._words_beside(boxes, i, nb, readings) or not aspect_in(box, PLATE_ASPECT):
             return False
         second = [self.reader.read(crop) for crop in second_looks(image, box)]
         if any(reads_as_plate(r) for r in second):

@@ -58,8 +58,9 @@ UNCLIP = 2.0
 #: plate boxes are grown beyond the text by these shares of the text box height
 PAD_X = 0.2
 PAD_Y = 0.1
-#: text boxes down to this score are read as context (the words around a candidate)
-CONTEXT_THRESHOLD = 0.4
+#: text boxes down to this score are read: as context (the words around a candidate), and as
+#: faint candidates, kept only when they read as a plate (glare, dusk, a small plate at the side)
+CONTEXT_THRESHOLD = 0.3
 #: frames darker than this mean (0-255) get a second, contrast-normalised look
 DARK_MEAN = 80.0
 
@@ -245,9 +246,10 @@ class PlateDetector:
         boxes, scores = self._text_boxes(image)
         # The text model also fires on whole car bodies seen from above (boxes of a third of
         # the frame or more); a plate's line of text is never that tall in real footage.
-        candidates = (scores >= self.threshold) & ((boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0])
-        if self.judge is not None and candidates.any():
-            candidates = self.judge.keep(image, boxes, scores, candidates)
+        fits = (boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0]
+        candidates = (scores >= self.threshold) & fits
+        if self.judge is not None and fits.any():
+            candidates = self.judge.keep(image, boxes, scores, candidates, faint=fits & ~candidates)
         return Detections.from_boxes(grow_to_rim(boxes[candidates], image.shape), scores[candidates], kind=self.kind)
 
     def _text_boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,19 +259,26 @@ class PlateDetector:
         boxes, scores = self.engine.boxes(image, box_threshold=low, max_aspect_tall=1.5)
         if float(image.mean()) < DARK_MEAN:
             more, more_scores = self.engine.boxes(equalise(image), box_threshold=low, max_aspect_tall=1.5)
-            fresh = [k for k, b in enumerate(more) if not _overlaps(b, boxes)]
-            boxes, scores = np.concatenate([boxes, more[fresh]]), np.concatenate([scores, more_scores[fresh]])
+            for box, score in zip(more, more_scores):
+                same = _same_box(box, boxes)
+                if same is None:
+                    boxes, scores = np.concatenate([boxes, box[None]]), np.append(scores, score)
+                else:  # the same text seen better in the normalised copy
+                    scores[same] = max(scores[same], score)
         return boxes, scores
 
 
-def _overlaps(box: np.ndarray, boxes: np.ndarray, iou: float = 0.5) -> bool:
+def _same_box(box: np.ndarray, boxes: np.ndarray, iou: float = 0.5) -> int | None:
+    """The index of the box in ``boxes`` that overlaps ``box`` most, if by at least ``iou``."""
     if not len(boxes):
-        return False
+        return None
     iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
     ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
     inter = iw * ih
     area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return bool((inter >= iou * (area - inter)).any())
+    ratio = inter / np.maximum(area - inter, 1e-6)
+    best = int(ratio.argmax())
+    return best if ratio[best] >= iou else None
 
 
 def equalise(image: np.ndarray) -> np.ndarray:
