@@ -191,3 +191,102 @@ def test_plates_in_a_4k_frame_are_found(plate_detector):
         total += len(boxes)
         found += sum(_half_covered(x, y, w, h, detected) for x, y, w, h in boxes)
     assert found >= 0.8 * total, f"{found} of {total} plates covered"
+
+
+def test_readings_that_look_like_plates_and_like_words() -> None:
+    from redact.detectors.plate_reader import Reading, reads_as_plate, reads_as_words
+
+    for text in ("B 68 SPK", "PH73FAM", "SB 014882", "7ABC123", "MH 12 AB 1234", "8 96 MYU", "京A12345"):
+        assert reads_as_plate(Reading(text, 0.9)) and not reads_as_words(Reading(text, 0.9)), text
+    for text in ("VOTE", "GENERATION", "WomenInControl", "THEiR OWn!", "MUSHO BETIS - SEVILLA"):
+        assert not reads_as_plate(Reading(text, 0.9)), text
+        assert reads_as_words(Reading(text, 0.9)), text
+    assert not reads_as_words(Reading("VOTE", 0.3))  # an unsure reading is not a word
+    for text in ("2010+2015", "X11", "9.99", ">i0"):  # a sign's year span, too short, a price, a symbol
+        assert not reads_as_plate(Reading(text, 0.9)), text
+
+
+def _sign_image() -> np.ndarray:
+    """A hand-held placard: three lines of words on a white card, with one plate-like token."""
+    img = np.full((720, 1280, 3), (60, 90, 120), np.uint8)
+    cv2.rectangle(img, (300, 150), (980, 560), (245, 245, 245), -1)
+    for k, line in enumerate(("STOP THE WAR", "VOTE NO ON", "PROP 21 NOW")):
+        cv2.putText(img, line, (330, 260 + 110 * k), cv2.FONT_HERSHEY_SIMPLEX, 2.2, (20, 20, 20), 6, cv2.LINE_AA)
+    return img
+
+
+@needs_model
+def test_a_placard_of_words_is_not_a_plate_but_is_text(plate_detector):
+    from redact.detectors.text import create as create_text
+
+    img = _sign_image()
+    assert len(create_text(threads=1).detect(img)) >= 3  # the words are text ...
+    assert len(plates_mod.create(threads=1, read=False).detect(img)) >= 3  # ... which the text model alone took for plates
+    assert len(plate_detector.detect(img)) == 0  # ... and reading them says: a sign
+
+
+@needs_model
+def test_a_plate_is_read_as_a_plate_beside_a_sign(plate_detector):
+    img = _sign_image()
+    car = _plate_image()
+    img[560:720, 0:400] = car[400:560, 440:840]  # a car's rear with its plate below the placard
+    dets = plate_detector.detect(img)
+    assert len(dets) == 1 and dets.boxes[0][1] >= 560
+
+
+@needs_model
+def test_plates_in_a_dark_frame_get_a_second_look(plate_detector):
+    dark = (_plate_image().astype(np.float32) * 0.12).astype(np.uint8)  # a night frame
+    assert float(dark.mean()) < plates_mod.DARK_MEAN
+    assert len(plate_detector.detect(dark)) >= 1
+
+
+@needs_model
+def test_signs_photos_rarely_hold_a_plate(plate_detector, evaldata):
+    root = evaldata / "signs_no_plates"
+    images = json.loads((root / "labels.json").read_text())["images"][:10]
+    with_plate = sum(len(plate_detector.detect(cv2.imread(str(root / e["file"])))) > 0 for e in images)
+    assert with_plate <= 2, f"{with_plate} of {len(images)} sign photos had a region taken for a plate"
+
+
+class _ScriptedReader:
+    """Reads a crop as the text scripted for its size (height, width)."""
+
+    def __init__(self, texts: dict) -> None:
+        self.texts = texts
+
+    def read(self, crop):
+        from redact.detectors.plate_reader import Reading
+
+        return Reading(*self.texts.get(crop.shape[:2], ("", 0.0)))
+
+
+def _judge_one(text: str, confidence: float, score: float, beside: tuple[str, float] | None = None) -> bool:
+    """Judge one text box (scored ``score``) read as ``text``, with optional words beside it."""
+    from redact.detectors.plate_reader import PlateJudge
+
+    image = np.full((400, 600, 3), 128, np.uint8)
+    boxes = [[100, 100, 220, 130]]  # 120 x 30: a one-line plate's shape
+    texts = {(30, 120): (text, confidence)}
+    if beside is not None:
+        boxes.append([240, 100, 380, 131])  # 140 x 31, the same text height, right beside it
+        texts[(31, 140)] = beside
+    boxes = np.array(boxes, np.float32)
+    scores = np.array([score] + [0.9] * (len(boxes) - 1), np.float32)
+    strong = scores >= 0.65
+    strong[1:] = False
+    judge = PlateJudge(_ScriptedReader(texts))
+    return bool(judge.keep(image, boxes, scores, strong, faint=~strong)[0])
+
+
+def test_the_judge_keeps_plates_and_leaves_words() -> None:
+    assert _judge_one("B 68 SPK", 0.95, 0.9)
+    assert not _judge_one("B 68 SPK", 0.95, 0.9, beside=("VOTE FOR", 0.95))  # a region of words
+    assert _judge_one("B 68 SPK", 0.95, 0.9, beside=("RO", 0.95))  # a country strip is no word
+    assert not _judge_one("GENERATION", 0.95, 0.9)
+    assert not _judge_one("1234", 0.95, 0.9, beside=("9", 0.95))  # a bare number beside text
+    assert _judge_one("", 0.0, 0.9)  # nothing legible, a plate's shape, alone: when unsure, cover
+    # a faint detection (below the detector threshold) counts only when it reads confidently as a plate
+    assert _judge_one("B 200 DGD", 0.9, 0.5)
+    assert not _judge_one("B 200 DGD", 0.3, 0.5)
+    assert not _judge_one("", 0.0, 0.5)

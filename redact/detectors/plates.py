@@ -17,8 +17,13 @@ above, ../shared/media/car-detection.mp4) are missed, and on such footage the
 model marks whole car bodies as text (large boxes); a zoomed second pass over
 tiles would be the next step.
 
+A text detector alone takes every sign, placard and banner for a plate; each text
+line it finds is therefore only a candidate, read and judged by
+:mod:`redact.detectors.plate_reader` (plates are a few capitals and digits standing
+alone; signs are words). Dark frames get a second, contrast-normalised look.
+
 The shared engine lives here; :mod:`redact.detectors.text` reuses it for the
-"text" target with looser filters.
+"text" target with looser filters (every text line, unread).
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ UNCLIP = 2.0
 #: plate boxes are grown beyond the text by these shares of the text box height
 PAD_X = 0.2
 PAD_Y = 0.1
+#: text boxes down to this score are read: as context (the words around a candidate), and as
+#: faint candidates, kept only when they read as a plate (glare, dusk, a small plate at the side)
+CONTEXT_THRESHOLD = 0.3
+#: frames darker than this mean (0-255) get a second, contrast-normalised look
+DARK_MEAN = 80.0
 
 
 def find_model() -> Path:
@@ -106,29 +116,33 @@ def _providers(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def load_session(path: Path, threads: int, device: str) -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    # idle ORT threads would otherwise spin and steal the cores that decode/encode need
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
+    # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
+    opts.add_session_config_entry("session.set_denormal_as_zero", "1")
+    try:
+        return ort.InferenceSession(str(path), opts, providers=_providers(device))
+    except ConfigError:
+        raise
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelError(f"cannot load {path}: {exc}") from exc
+
+
 class TextDetEngine:
     """PP-OCR DB text detector: one frame in, axis-aligned boxes and scores out."""
 
     def __init__(self, *, threads: int = 0, device: str = "cpu", size: int = DEFAULT_SIZE) -> None:
-        import onnxruntime as ort
-
         self.model_path = find_model()
         self.size = size
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        # idle ORT threads would otherwise spin and steal the cores that decode/encode need
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
-        # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
-        opts.add_session_config_entry("session.set_denormal_as_zero", "1")
-        try:
-            self.session = ort.InferenceSession(str(self.model_path), opts, providers=_providers(device))
-        except ConfigError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load {self.model_path}: {exc}") from exc
+        self.session = load_session(self.model_path, threads, device)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{self.model_path} is not a DB text detector (unexpected inputs)")
@@ -214,33 +228,83 @@ def as_bgr(image: Any) -> np.ndarray:
 
 
 class PlateDetector:
+    """Text candidates from the detector, judged plate or not by reading them (``plate_reader``)."""
+
     kind = "plate"
 
-    def __init__(self, threshold: float, threads: int, device: str, size: int) -> None:
+    def __init__(self, threshold: float, threads: int, device: str, size: int, read: bool = True) -> None:
+        from redact.detectors.plate_reader import PlateJudge, TextReader, find_rec_model
+
         self.threshold = threshold
         self.engine = TextDetEngine(threads=threads, device=device, size=size)
+        self.judge = None
+        if read:
+            rec = load_session(find_rec_model(self.engine.model_path), threads, device)
+            self.judge = PlateJudge(TextReader(rec))
 
     def detect(self, image: np.ndarray) -> Detections:
         image = as_bgr(image)
         if image.shape[0] < 8 or image.shape[1] < 8:
             return Detections.empty()
-        boxes, scores = self.engine.boxes(image, box_threshold=self.threshold, max_aspect_tall=1.5)
-        if len(boxes):
-            # The text model also fires on whole car bodies seen from above (boxes of a third of
-            # the frame or more); a plate's line of text is never that tall in real footage.
-            keep = (boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0]
-            boxes, scores = boxes[keep], scores[keep]
-        if len(boxes):
-            # The detector hugs the characters; a plate's border and country strip lie beyond them.
-            # Grow by a share of the text height (0.2 each side horizontally, 0.1 vertically): on the
-            # dashcam set this takes whole-plate cover (>= 90% of the plate) from 56% to 95%.
-            h, w = image.shape[:2]
-            th = boxes[:, 3] - boxes[:, 1]
-            boxes[:, 0] = np.maximum(0.0, boxes[:, 0] - PAD_X * th)
-            boxes[:, 2] = np.minimum(float(w), np.ceil(boxes[:, 2] + PAD_X * th))
-            boxes[:, 1] = np.maximum(0.0, boxes[:, 1] - PAD_Y * th)
-            boxes[:, 3] = np.minimum(float(h), np.ceil(boxes[:, 3] + PAD_Y * th))
-        return Detections.from_boxes(boxes, scores, kind=self.kind)
+        boxes, scores = self._text_boxes(image)
+        # The text model also fires on whole car bodies seen from above (boxes of a third of
+        # the frame or more); a plate's line of text is never that tall in real footage.
+        fits = (boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0]
+        candidates = (scores >= self.threshold) & fits
+        if self.judge is not None and fits.any():
+            candidates = self.judge.keep(image, boxes, scores, candidates, faint=fits & ~candidates)
+        return Detections.from_boxes(grow_to_rim(boxes[candidates], image.shape), scores[candidates], kind=self.kind)
+
+    def _text_boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every text box down to the context threshold; in a dark frame a second look at a
+        contrast-normalised copy (plates beside tail lights and headlight glare)."""
+        low = min(self.threshold, CONTEXT_THRESHOLD) if self.judge is not None else self.threshold
+        boxes, scores = self.engine.boxes(image, box_threshold=low, max_aspect_tall=1.5)
+        if float(image.mean()) < DARK_MEAN:
+            more, more_scores = self.engine.boxes(equalise(image), box_threshold=low, max_aspect_tall=1.5)
+            for box, score in zip(more, more_scores):
+                same = _same_box(box, boxes)
+                if same is None:
+                    boxes, scores = np.concatenate([boxes, box[None]]), np.append(scores, score)
+                else:  # the same text seen better in the normalised copy
+                    scores[same] = max(scores[same], score)
+        return boxes, scores
+
+
+def _same_box(box: np.ndarray, boxes: np.ndarray, iou: float = 0.5) -> int | None:
+    """The index of the box in ``boxes`` that overlaps ``box`` most, if by at least ``iou``."""
+    if not len(boxes):
+        return None
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    ratio = inter / np.maximum(area - inter, 1e-6)
+    best = int(ratio.argmax())
+    return best if ratio[best] >= iou else None
+
+
+def equalise(image: np.ndarray) -> np.ndarray:
+    """Local contrast normalisation (CLAHE on lightness): lifts plates out of dark frames."""
+    import cv2
+
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    lab[..., 0] = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(lab[..., 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
+
+
+def grow_to_rim(boxes: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The detector hugs the characters; a plate's border and country strip lie beyond them.
+    Grow by a share of the text height (0.2 each side horizontally, 0.1 vertically): on the
+    dashcam set this takes whole-plate cover (>= 90% of the plate) from 56% to 95%."""
+    boxes = boxes.copy()
+    h, w = shape[:2]
+    th = boxes[:, 3] - boxes[:, 1]
+    boxes[:, 0] = np.maximum(0.0, boxes[:, 0] - PAD_X * th)
+    boxes[:, 2] = np.minimum(float(w), np.ceil(boxes[:, 2] + PAD_X * th))
+    boxes[:, 1] = np.maximum(0.0, boxes[:, 1] - PAD_Y * th)
+    boxes[:, 3] = np.minimum(float(h), np.ceil(boxes[:, 3] + PAD_Y * th))
+    return boxes
 
 
 def create(
@@ -249,17 +313,21 @@ def create(
     device: str = "cpu",
     size: int | None = None,
     quality: str | None = None,
+    read: bool = True,
     **unknown: Any,
 ) -> PlateDetector:
     """Options: ``threshold`` (mean text probability of a region, default 0.65; lower finds
     more, e.g. 0.5), ``threads`` (ONNX Runtime intra-op threads, 0/None = all cores),
     ``device`` ("cpu", "cuda", "auto"), ``size`` (short side the frame is scaled to, default 736)
-    or ``quality`` (a preset name choosing the size, see ``SIZES``)."""
+    or ``quality`` (a preset name choosing the size, see ``SIZES``), ``read`` (default True:
+    read each candidate and keep only plates; False keeps every text line, as before)."""
     if unknown:
         raise ConfigError(f"unknown plate detector option(s): {', '.join(sorted(unknown))}")
     if quality is not None and quality not in SIZES:
         raise ConfigError(f"unknown plate quality {quality!r}; choose one of {', '.join(SIZES)}")
     if size is None:
         size = SIZES[quality] if quality is not None else DEFAULT_SIZE
+    if not isinstance(read, bool):
+        raise ConfigError(f"plate option read must be true or false, not {read!r}")
     threshold, threads, device, size = _check_options(threshold, threads, device, size)
-    return PlateDetector(threshold, threads, device, size)
+    return PlateDetector(threshold, threads, device, size, read)
