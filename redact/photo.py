@@ -23,6 +23,7 @@ from redact.detections import KINDS, Detections
 from redact.detect import build_detectors
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError
+from redact.media.source import check_frame_size
 from redact.outputs import check_output, write_file
 from redact.regions import boxed, covered_mask, grow, margins
 from redact.settings import DEFAULTS, Settings
@@ -102,11 +103,7 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
 
 
 def check_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
-    if width * height > max_megapixels * 1_000_000:
-        raise InputError(
-            f"{path}: {width}x{height} is {round(width * height / 1e6, 1):g} megapixels, over the limit of "
-            f"{max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
-        )
+    check_frame_size(path, width, height, max_megapixels, what="is")
 
 
 def read_picture(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> Picture:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -55,3 +55,24 @@ class ScriptedDetector:
 
 #: settings that make a scripted box exactly the covered region
 EXACT = Settings(targets=("faces",), face_margin=0.0, shape="rect", style="fill", face_every=1, hold=0.0, backfill=0.0)
+
+
+def run_redact(*args: str, env: dict[str, str] | None = None, limit_bytes: int | None = None) -> Any:
+    """The command line as a user runs it, in its own process; ``limit_bytes`` caps the size of files
+    it may write (a full disk fails writes the same way: EFBIG in place of ENOSPC)."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "redact", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        preexec_fn=limit if limit_bytes else None,
+    )

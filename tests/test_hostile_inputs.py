@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -13,27 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import EXACT, ScriptedDetector
+from conftest import EXACT, ScriptedDetector, run_redact
 from media import PATCHES, audio_offset, pattern, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
-from redact.errors import InputError, OutputError
+from redact.errors import OutputError
 from redact.outputs import atomic_output, partial_affixes
 from redact.photo import redact_photo
 
 BOX = [40, 30, 100, 90]  # the scripted face: covered with fill (black) under EXACT
 
 
-def redact(*args: str, limit_bytes: int | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    def limit() -> None:  # a file-size limit fails writes as a full disk does (EFBIG in place of ENOSPC)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    return subprocess.run(
-        [sys.executable, "-m", "redact", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        preexec_fn=limit if limit_bytes else None,
-    )
+redact = run_redact
 
 
 def error_line(result: subprocess.CompletedProcess) -> str:

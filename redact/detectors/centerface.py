@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from redact.detections import Detections
+from redact.detectors.onnx import session_options
 from redact.errors import ConfigError, ModelError
 
 # SHA-256 of redact/models/centerface.onnx as produced by tools/prepare_centerface.py.
@@ -163,17 +164,8 @@ class CenterFaceDetector:
 
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle ORT threads would otherwise spin and steal the cores that decode/encode need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
-        # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
-        options.add_session_config_entry("session.set_denormal_as_zero", "1")
         try:
-            self.session = ort.InferenceSession(data, options, providers=provider_list)
+            self.session = ort.InferenceSession(data, session_options(threads), providers=provider_list)
         except Exception as exc:  # ORT raises its own exception types
             raise ModelError(f"cannot load the face model: {exc}") from exc
         # ORT falls back to CPU silently when e.g. CUDA libraries are missing: say so instead.

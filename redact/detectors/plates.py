@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from redact.detections import Detections
+from redact.detectors.onnx import session_options
 from redact.errors import ConfigError, ModelError
 
 MODEL_DIST = "rapidocr"
@@ -119,17 +120,8 @@ def _providers(device: str) -> list[str]:
 def load_session(path: Path, threads: int, device: str) -> Any:
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # idle ORT threads would otherwise spin and steal the cores that decode/encode need
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # Tiny activations (denormal floats) are ~100x slower on Intel CPUs; flushing them to zero
-    # changes no result that matters and made the plate model ~2.7x faster on a Xeon.
-    opts.add_session_config_entry("session.set_denormal_as_zero", "1")
     try:
-        return ort.InferenceSession(str(path), opts, providers=_providers(device))
+        return ort.InferenceSession(str(path), session_options(threads), providers=_providers(device))
     except ConfigError:
         raise
     except Exception as exc:  # onnxruntime raises its own exception types

@@ -158,10 +158,11 @@ def _describe(stream: av.stream.Stream) -> str:
     return what
 
 
-def check_frame_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
+def check_frame_size(path: Path, width: int, height: int, max_megapixels: float, what: str = "frames are") -> None:
+    """Refuse pictures over the pixel limit before decoding them (one rule for video and photos)."""
     if width * height > max_megapixels * 1_000_000:
         raise InputError(
-            f"{path}: {width}x{height} frames are {round(width * height / 1e6, 1):g} megapixels, over the "
+            f"{path}: {width}x{height} {what} {round(width * height / 1e6, 1):g} megapixels, over the "
             f"limit of {max_megapixels:g} (raise it with --max-megapixels if this machine has the memory)"
         )
 
