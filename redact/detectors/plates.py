@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from redact.detections import Detections
-from redact.detectors.onnx import session_options
+from redact.detectors.onnx import DEVICES, open_session
 from redact.errors import ConfigError, ModelError
 
 MODEL_DIST = "rapidocr"
@@ -97,35 +97,15 @@ def _check_options(threshold: Any, threads: Any, device: Any, size: Any) -> tupl
         threads = 0
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
         raise ConfigError(f"threads must be a whole number >= 0 (0 = let ONNX Runtime choose), not {threads!r}")
-    if not isinstance(device, str) or device.lower() not in ("cpu", "cuda", "auto"):
-        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', not {device!r}")
+    if not isinstance(device, str) or device.lower() not in ("auto", *DEVICES):
+        raise ConfigError(f"device must be auto or one of {', '.join(DEVICES)}, not {device!r}")
     if isinstance(size, bool) or not isinstance(size, int) or not 128 <= size <= 4096:
         raise ConfigError(f"size (short side in pixels) must be a whole number from 128 to 4096, not {size!r}")
     return float(threshold), threads, device.lower(), size
 
 
-def _providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return ["CPUExecutionProvider"]
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if device == "cuda":
-        raise ConfigError("device 'cuda' asked for, but this onnxruntime has no CUDAExecutionProvider")
-    return ["CPUExecutionProvider"]
-
-
 def load_session(path: Path, threads: int, device: str) -> Any:
-    import onnxruntime as ort
-
-    try:
-        return ort.InferenceSession(str(path), session_options(threads), providers=_providers(device))
-    except ConfigError:
-        raise
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelError(f"cannot load {path}: {exc}") from exc
+    return open_session(str(path), threads, device, str(path))
 
 
 class TextDetEngine:

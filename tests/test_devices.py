@@ -1,0 +1,50 @@
+"""--device: every advertised name works for every detector, and a device that does not really
+start is an error (ONNX Runtime would fall back to the CPU without a word)."""
+
+from __future__ import annotations
+
+import onnxruntime as ort
+import pytest
+
+from redact.detectors import create_detector
+from redact.detectors.onnx import DEVICES, providers_for
+from redact.errors import ConfigError
+
+
+class FallsBackToCpu:
+    """A session whose accelerator failed to start: ONNX Runtime then runs on the CPU only."""
+
+    def __init__(self, model, options, providers):  # noqa: ANN001 - the real signature
+        self.asked = providers
+
+    def get_providers(self) -> list[str]:
+        return ["CPUExecutionProvider"]
+
+
+@pytest.fixture
+def coreml_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This onnxruntime says it has CoreML (as a Mac's does), but starting it fails."""
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CoreMLExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", FallsBackToCpu)
+
+
+@pytest.mark.parametrize("backend", ["centerface", "plates", "text"])
+def test_an_accelerator_that_does_not_start_is_an_error_for_every_detector(backend: str, coreml_listed: None) -> None:
+    with pytest.raises(ConfigError, match="could not be started"):
+        create_detector(backend, device="coreml")
+
+
+@pytest.mark.parametrize("name", sorted(DEVICES))
+def test_every_advertised_device_name_is_known(name: str) -> None:
+    available = ort.get_available_providers()
+    if DEVICES[name] in available:
+        assert providers_for(name)[0] == DEVICES[name]
+    else:
+        with pytest.raises(ConfigError, match="install the matching onnxruntime package"):
+            providers_for(name)
+
+
+def test_auto_falls_back_to_the_cpu_and_unknown_names_are_refused() -> None:
+    assert providers_for("auto")[-1] == "CPUExecutionProvider"
+    with pytest.raises(ConfigError, match="unknown device"):
+        providers_for("tpu")
