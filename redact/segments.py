@@ -206,6 +206,7 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
             encoder.close()
             sink.abort()
             raise
+        report.warnings.extend(sink.warnings)
         if len(own) != seg.frames:
             raise OutputError(
                 f"{job.input}: segment {seg.number} decoded {len(own)} of its {seg.frames} frames; not joining a video with frames missing"
@@ -222,8 +223,8 @@ def join_segments(
     *,
     audio: bool,
     keep_metadata: bool,
-) -> list[str]:
-    """Concatenate the segments' video packets, add the original's audio once; returns warnings.
+) -> None:
+    """Concatenate the segments' video packets, add the original's audio once.
 
     Each part starts at time 0; its packets are moved to their segment's start, and every
     frame must land exactly on a frame time of the input, each once, or nothing is written.
@@ -232,7 +233,6 @@ def join_segments(
     options = {"fflags": "+bitexact"}
     if fmt in ("mp4", "mov"):
         options["movflags"] = "+faststart"
-    warnings: list[str] = []
     tb = index.time_base
     with contextlib.ExitStack() as stack:
         inputs = [stack.enter_context(av.open(str(p))) for p, _ in parts]
@@ -299,7 +299,6 @@ def join_segments(
             hi = bisect.bisect_left(index.pts, seg.end) if seg.end is not None else len(index.pts)
             if sorted(times) != [p * tb for p in index.pts[lo:hi]]:
                 raise OutputError(f"{final}: segment {n}'s frames do not fall on the input's frame times; not joining")
-    return warnings
 
 
 def redact_video_segments(
@@ -367,16 +366,14 @@ def redact_video_segments(
             report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
         report.truncated = truncation(info, index.frames, index.pts[-1])
         with atomic_output(output_path, overwrite) as tmp:  # renamed into place only once the join is complete and checked
-            report.warnings.extend(
-                join_segments(
-                    [(workdir / f"{s.number:05d}.mp4", s) for s in segments],
-                    index,
-                    input_path,
-                    tmp,
-                    output_path,
-                    audio=settings.audio,
-                    keep_metadata=settings.keep_metadata,
-                )
+            join_segments(
+                [(workdir / f"{s.number:05d}.mp4", s) for s in segments],
+                index,
+                input_path,
+                tmp,
+                output_path,
+                audio=settings.audio,
+                keep_metadata=settings.keep_metadata,
             )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
         if own_pool:

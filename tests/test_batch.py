@@ -287,20 +287,21 @@ def test_executor_names_and_missing_dask(monkeypatch) -> None:
         create_executor("dask", jobs=2)
 
 
-def write_gop_clip(path: Path, frames: int, gop: int, fps: int = 25) -> Path:
-    """A clip with a keyframe every ``gop`` frames and an audio track."""
+def write_gop_clip(path: Path, frames: int, gop: int, fps: int = 25, size: tuple[int, int] = (160, 120)) -> Path:
+    """A clip with a keyframe every ``gop`` frames and an audio track (odd sizes in 4:4:4)."""
     import av
     from fractions import Fraction
 
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p" if size[0] % 2 == 0 and size[1] % 2 == 0 else "yuv444p"
         video.options = {"crf": "12", "preset": "ultrafast", "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         video.codec_context.time_base = Fraction(1, fps)
         audio = container.add_stream("aac", rate=48000)
         audio.layout = "stereo"
         for i in range(frames):
-            image = with_checker()
+            image = with_checker(*size)
             image[:8, (i * 4) % 150 : (i * 4) % 150 + 8] = 255  # a moving mark: every frame differs
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts = i
@@ -347,3 +348,16 @@ def test_segments_of_one_video_join_to_the_single_pass(tmp_path: Path) -> None:
         count = lambda container: sum(1 for p in container.demux(container.streams.audio[0]) if p.size)
         assert count(c) == count(d)  # the audio, once
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "one.mp4", "parts.mp4"]
+
+
+def test_segmented_run_keeps_the_encoders_warnings(tmp_path: Path) -> None:
+    """An odd-sized video split into segments: the 4:4:4 note reached the report of a single pass
+    only (issue 14, defect 3)."""
+    from redact.segments import redact_video_segments
+
+    src = write_gop_clip(tmp_path / "odd.mp4", frames=60, gop=15, size=(161, 121))
+    report = redact_video_segments(
+        src, tmp_path / "out.mp4", EXACT, jobs=2, executor="serial", detector_factory=scripted_factory, segment_seconds=1.0
+    )
+    assert report.settings["segments"] > 1
+    assert any("odd frame size 161x121" in w for w in report.warnings), report.warnings
