@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from typer import Abort
@@ -220,7 +221,7 @@ def _batch(
             return
         if kind == "failed":
             message = detail.get("error", detail) if isinstance(detail, dict) else detail
-            err.print(f"[red]failed[/]: {path}: {message}")
+            err.print(f"[red]failed[/]: {escape(f'{path}: {message}')}")
         elif not quiet and kind in ("done", "skipped"):
             err.print(f"{kind}: {path}")
 
@@ -601,7 +602,8 @@ def main(argv: list[str] | None = None) -> None:
 def _fail(message: str, code: int, debug: bool) -> None:
     if debug:
         traceback.print_exc()
-    err.print(f"[red]redact: error:[/] {message}", highlight=False, soft_wrap=True)
+    # messages carry paths and commands such as pip install 'redact[heic]': not rich markup
+    err.print(f"[red]redact: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

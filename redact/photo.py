@@ -239,14 +239,14 @@ def redact_photo(
     out_format = PHOTO_FORMATS.get(output_path.suffix.lower())
     if out_format is None:
         raise OutputError(f"{output_path}: photos are written as {', '.join(sorted(PHOTO_FORMATS))}")
+    if out_format == "HEIF" and not _enable_heif():  # checked before any work, as for HEIC input
+        raise OutputError(f"{output_path}: writing HEIC needs the optional extra: pip install 'redact[heic]'")
     if input_path.exists() and frame_count(input_path) > 1:
         return _redact_animated(input_path, output_path, out_format, settings, detectors, overwrite, started)
     view, picture = load_photo(input_path, settings.max_megapixels)
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
     found = detect_photo(view, detectors)
     cover_picture(picture, view, found, settings)
-    if out_format == "HEIF":
-        _enable_heif()
     # encoded in memory, then written, synced and renamed: a full disk leaves nothing behind
     write_file(output_path, encode_picture(picture, out_format), overwrite)
     report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), warnings=list(picture.warnings))

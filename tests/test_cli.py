@@ -158,3 +158,20 @@ def test_save_tracks_is_refused_where_it_cannot_apply(tmp_path: Path, target: st
     assert result.returncode == 2
     assert "--save-tracks" in one_error_line(result)
     assert not (tmp_path / "t.json").exists() and not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
+
+
+def test_heic_output_without_the_extra_is_one_clear_line(tmp_path: Path) -> None:
+    """It was "internal error: KeyError: 'HEIF'", exit 70 (issue 14, defect 4)."""
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+
+    if importlib.util.find_spec("pillow_heif") is not None:
+        pytest.skip("pillow-heif is installed here: HEIC output works")
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(photo)
+    result = redact(str(photo), "-o", str(tmp_path / "out.heic"))
+    assert result.returncode == 3
+    assert "pip install 'redact[heic]'" in one_error_line(result)
+    assert not (tmp_path / "out.heic").exists()
