@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from redact.detections import KINDS, Detections
+from redact.errors import OutputError
 
 COLOURS = {"face": (0, 0, 255), "plate": (255, 128, 0), "text": (0, 200, 255), "manual": (255, 0, 255)}
 
@@ -53,8 +54,12 @@ def contact_sheet(tiles: list[Tile], path: Path, columns: int = 4, tile_width: i
     while len(cells) % columns:
         cells.append(np.zeros_like(cells[0]))
     rows = [np.hstack(cells[i : i + columns]) for i in range(0, len(cells), columns)]
-    if not cv2.imwrite(str(path), np.vstack(rows)):
-        raise OSError(f"cannot write {path}")
+    try:
+        written = cv2.imwrite(str(path), np.vstack(rows))
+    except cv2.error:  # an extension OpenCV cannot write
+        written = False
+    if not written:
+        raise OutputError(f"{path}: the contact sheet cannot be written there (folder missing or not writable, or not .png/.jpg)")
     return path
 
 

@@ -141,3 +141,16 @@ def test_file_for_another_cut_of_the_video_refused_while_rendering(tmp_path: Pat
         plan, _ = load(path, probe(shorter), check_hash=False)
         redact_video(shorter, tmp_path / "o.mp4", EXACT, plan=plan)
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("name", ["missing/sheet.png", "sheet.xyz"])
+def test_a_contact_sheet_that_cannot_be_written_is_an_output_error(tmp_path: Path, name: str) -> None:
+    """It was a bare OSError (or OpenCV's error): "internal error", exit 70 (issue 14, defect 4)."""
+    from redact.contact import Tile, contact_sheet
+    from redact.detections import Detections
+    from redact.errors import OutputError
+
+    tile = Tile(pattern(64, 48), Detections.empty(), "frame 0")
+    with pytest.raises(OutputError, match="contact sheet"):
+        contact_sheet([tile], tmp_path / name)
+    assert contact_sheet([tile], tmp_path / "ok.png").exists()
