@@ -102,10 +102,6 @@ def _png_header(path: Path) -> tuple[int, int, int] | None:
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24]
 
 
-def check_size(path: Path, width: int, height: int, max_megapixels: float) -> None:
-    check_frame_size(path, width, height, max_megapixels, what="is")
-
-
 def read_picture(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> Picture:
     """Open a photo, refusing what it cannot keep exactly (animations) or hold (over the pixel limit)."""
     if not path.exists():
@@ -115,10 +111,10 @@ def read_picture(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) ->
     try:
         png = _png_header(path)
         if png is not None and png[2] == 16:  # Pillow reads 16-bit colour PNGs as 8 bits; OpenCV keeps all 16
-            check_size(path, png[0], png[1], max_megapixels)
+            check_frame_size(path, png[0], png[1], max_megapixels, what="is")
             return _read_deep_png(path)
         with Image.open(path) as image:
-            check_size(path, image.width, image.height, max_megapixels)
+            check_frame_size(path, image.width, image.height, max_megapixels, what="is")
             frames = getattr(image, "n_frames", 1)
             if frames > 1:
                 raise InputError(f"{path}: animated image ({frames} frames); this command reads still photos only")

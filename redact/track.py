@@ -43,9 +43,6 @@ class BoxBatch:
     scores: np.ndarray
     boxes: np.ndarray  # N x 4 float32
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 @dataclass
 class Backfill(BoxBatch):
