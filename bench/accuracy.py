@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from redact.detections import Detections  # noqa: E402
 from redact.detectors import create_detector  # noqa: E402
-from redact.regions import covered_mask, grow, margins  # noqa: E402
+from redact.cover.regions import covered_mask, grow, margins  # noqa: E402
 from redact.settings import Settings  # noqa: E402
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]

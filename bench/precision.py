@@ -65,9 +65,9 @@ def plates(detector, root: Path) -> str:
 
 
 def verify_outputs(root: Path, limit: int | None) -> str:
-    from redact.detect import build_detectors
+    from redact.detectors.schedule import build_detectors
     from redact.settings import Settings
-    from redact.verify import verify
+    from redact.review.verify import verify
 
     with tempfile.TemporaryDirectory(prefix="redact-precision-") as tmp:
         src, out = Path(tmp) / "in", Path(tmp) / "out"

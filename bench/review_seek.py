@@ -28,8 +28,8 @@ import numpy as np
 from redact.media.source import probe
 import threading
 
-from redact.review.frames import FrameReader, ProxyFrames
-from redact.review.session import jpeg
+from redact.review.studio.frames import FrameReader, ProxyFrames
+from redact.review.studio.session import jpeg
 
 
 def rss_mib() -> float:

@@ -52,10 +52,10 @@ def scripted_crowd(faces: int, frames: int, seed: int = 0) -> list[Detections | 
 
 def load_tracker_module(commit: str | None) -> ModuleType:
     if commit is None:
-        import redact.track as track
+        import redact.tracking.tracker as track
 
         return track
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:redact/track.py"], check=True,
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:redact/tracking/tracker.py"], check=True,
                             capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / f"track_{commit}.py"
     path.write_text(source)
@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--faces", default="10,100,300,600")
     parser.add_argument("--frames", type=int, default=120)
-    parser.add_argument("--against", default=None, help="a commit whose redact/track.py to time as well")
+    parser.add_argument("--against", default=None, help="a commit whose redact/tracking/tracker.py to time as well")
     args = parser.parse_args()
     versions = {"this checkout": load_tracker_module(None)}
     if args.against:

@@ -39,11 +39,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from redact.detect import build_detectors  # noqa: E402
+from redact.detectors.schedule import build_detectors  # noqa: E402
 from redact.detections import Detections  # noqa: E402
 from redact.media.source import to_bgr  # noqa: E402
-from redact.pipeline import redact_video  # noqa: E402
-from redact.regions import clip_box, covered_mask, grow, margins  # noqa: E402
+from redact.pipeline.video import redact_video  # noqa: E402
+from redact.cover.regions import clip_box, covered_mask, grow, margins  # noqa: E402
 from redact.settings import Settings  # noqa: E402
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
@@ -275,7 +275,7 @@ def patch_inverted_boxes() -> None:
     """Tracker predictions extrapolate box *size* velocity from jittery detections, so a predicted
     box can turn inside out (x2 < x1) and Detections raises. Reordering corners keeps the run alive
     without adding cover; a diagnostic aid only, the tables say when it was on."""
-    import redact.track as track
+    import redact.tracking.tracker as track
 
     original = track.grown
 

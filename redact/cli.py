@@ -83,14 +83,14 @@ def _progress(quiet: bool, label: str) -> tuple[Progress | None, Callable[[int, 
 
 def _write_report(path: Optional[Path], data: dict[str, Any]) -> None:
     if path is not None:
-        from redact.outputs import write_file
+        from redact.media.outputs import write_file
 
         write_file(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
 
 
 def _check_side_files(**paths: Optional[Path]) -> None:
     """--report and --save-tracks are checked before the run, so a long encode never ends in a write error."""
-    from redact.outputs import check_side_file
+    from redact.media.outputs import check_side_file
 
     for option, path in paths.items():
         if path is not None:
@@ -134,9 +134,9 @@ def run_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
 ) -> None:
     """Redact a video, photo or folder: detect, track and cover faces and plates, copy audio, strip metadata."""
-    from redact.outputs import default_output
-    from redact.photo import is_photo, redact_photo
-    from redact.pipeline import redact_video
+    from redact.media.outputs import default_output
+    from redact.pipeline.photo import is_photo, redact_photo
+    from redact.pipeline.video import redact_video
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
@@ -166,14 +166,14 @@ def run_command(
     recorder = None
     if save_tracks is not None:
         from redact.media.source import probe
-        from redact.tracks_file import Recorder
+        from redact.review.detections_file import Recorder
 
         recorder = Recorder(probe(input), settings.to_dict())
     try:
         if jobs > 1 or executor == "dask":
             if recorder is not None:
                 raise ConfigError("--save-tracks needs a single-pass run (--jobs 1)")
-            from redact.segments import redact_video_segments
+            from redact.parallel.segments import redact_video_segments
 
             result = redact_video_segments(input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite)
         else:
@@ -214,7 +214,7 @@ def _batch(
     report: Optional[Path],
     quiet: bool,
 ) -> None:
-    from redact.batch import run_batch
+    from redact.parallel.batch import run_batch
 
     def event(kind: str, path: object, detail: object) -> None:
         if _SIGNALLED:  # interrupted: the one "interrupted" line says it; the manifest has each file
@@ -271,7 +271,7 @@ def demo_command(
 ) -> None:
     """Make a short clip with a real face (a public-domain NASA portrait) and redact it."""
     from redact.demo import make_demo_clip
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     folder.mkdir(parents=True, exist_ok=True)
     clip = make_demo_clip(folder / "demo.mp4")
@@ -306,8 +306,8 @@ def detect_command(
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Detect and track, and write the detections file for review (no video is written)."""
-    from redact.pipeline import detect_video
-    from redact.tracks_file import Recorder
+    from redact.pipeline.video import detect_video
+    from redact.review.detections_file import Recorder
     from redact.media.source import probe
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
@@ -365,9 +365,9 @@ def render_command(
 ) -> None:
     """Redact exactly what a (reviewed) detections file says, without detecting again."""
     from redact.media.source import probe
-    from redact.outputs import default_output
-    from redact.pipeline import redact_video
-    from redact.tracks_file import add_cover_all, add_manual, load
+    from redact.media.outputs import default_output
+    from redact.pipeline.video import redact_video
+    from redact.review.detections_file import add_cover_all, add_manual, load
 
     _check_side_files(report=report)
     info = probe(input)
@@ -419,9 +419,9 @@ def preview_command(
     import tempfile
 
     from redact.media.source import probe
-    from redact.pipeline import detect_video
-    from redact.preview import preview_sheet, preview_video
-    from redact.tracks_file import Recorder, load
+    from redact.pipeline.video import detect_video
+    from redact.review.preview import preview_sheet, preview_video
+    from redact.review.detections_file import Recorder, load
 
     info = probe(input)
     if tracks is None:
@@ -458,7 +458,7 @@ def verify_command(
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""
-    from redact.verify import verify
+    from redact.review.verify import verify
 
     _check_side_files(report=report)
     settings = Settings(
@@ -509,9 +509,9 @@ def review_command(
     import threading
     import webbrowser
 
-    from redact.outputs import default_output
-    from redact.review.server import local_socket, new_token, serve
-    from redact.review.session import ReviewSession
+    from redact.media.outputs import default_output
+    from redact.review.studio.server import local_socket, new_token, serve
+    from redact.review.studio.session import ReviewSession
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     default_tracks = input.with_name(input.name + ".detections.json")

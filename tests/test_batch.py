@@ -15,11 +15,11 @@ from PIL import Image
 
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
-from redact.batch import MANIFEST_NAME, run_batch
+from redact.parallel.batch import MANIFEST_NAME, run_batch
 from redact.errors import ConfigError, OutputError
-from redact.executors import create_executor
-from redact.photo import redact_photo
-from redact.pipeline import redact_video
+from redact.parallel.executors import create_executor
+from redact.pipeline.photo import redact_photo
+from redact.pipeline.video import redact_video
 
 BOX = [40, 30, 88, 78]  # x1 y1 x2 y2
 
@@ -319,7 +319,7 @@ def write_gop_clip(path: Path, frames: int, gop: int, fps: int = 25, size: tuple
 def test_segments_of_one_video_join_to_the_single_pass(tmp_path: Path) -> None:
     import av
 
-    from redact.segments import keyframe_index, plan_segments, redact_video_segments
+    from redact.parallel.segments import keyframe_index, plan_segments, redact_video_segments
 
     src = write_gop_clip(tmp_path / "long.mp4", frames=90, gop=15)
     index = keyframe_index(src)
@@ -353,7 +353,7 @@ def test_segments_of_one_video_join_to_the_single_pass(tmp_path: Path) -> None:
 def test_segmented_run_keeps_the_encoders_warnings(tmp_path: Path) -> None:
     """An odd-sized video split into segments: the 4:4:4 note reached the report of a single pass
     only (issue 14, defect 3)."""
-    from redact.segments import redact_video_segments
+    from redact.parallel.segments import redact_video_segments
 
     src = write_gop_clip(tmp_path / "odd.mp4", frames=60, gop=15, size=(161, 121))
     report = redact_video_segments(

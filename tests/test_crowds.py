@@ -10,11 +10,11 @@ import pytest
 
 from conftest import EXACT
 from media import checker, decode_frames, write_clip
-from redact import styles
+from redact.cover import styles
 from redact.detections import Detections
-from redact.motion import CameraMotion
-from redact.pipeline import redact_video
-from redact.regions import FACE_MARGIN_PX, FILLED_MARGIN, grow, label_map, margins
+from redact.tracking.motion import CameraMotion
+from redact.pipeline.video import redact_video
+from redact.cover.regions import FACE_MARGIN_PX, FILLED_MARGIN, grow, label_map, margins
 from redact.settings import Settings
 
 

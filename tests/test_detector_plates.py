@@ -165,7 +165,7 @@ def test_real_dashcam_frame_plate_found(plate_detector):
 
 
 def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
-    from redact.detect import build_detectors
+    from redact.detectors.schedule import build_detectors
     from redact.settings import Settings
 
     found = build_detectors(Settings(quality="fast", face_threshold=0.3, plate_threshold=0.55))

@@ -15,8 +15,8 @@ from PIL import Image
 from conftest import EXACT, ScriptedDetector, run_redact
 from media import PATCHES, audio_offset, pattern, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
 from redact.errors import OutputError
-from redact.outputs import atomic_output, partial_affixes
-from redact.photo import redact_photo
+from redact.media.outputs import atomic_output, partial_affixes
+from redact.pipeline.photo import redact_photo
 
 BOX = [40, 30, 100, 90]  # the scripted face: covered with fill (black) under EXACT
 
@@ -225,7 +225,7 @@ def video_out(path: Path) -> tuple[int, int, int, int]:
     ids=["attached-picture", "jpeg-track-first", "small-stream-first"],
 )
 def test_main_video_is_the_largest_real_video_stream(tmp_path: Path, make) -> None:
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     src = make(tmp_path)
     report = redact_video(src, tmp_path / "out.mp4", EXACT, detectors={"faces": ScriptedDetector(lambda i, img: [])})
@@ -365,7 +365,7 @@ def patch_means(rgb: np.ndarray) -> np.ndarray:
     ids=["bt709", "bt601", "full-range-yuvj420p", "full-range-tagged", "full-range-444", "bt709-444"],
 )
 def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_range: bool, pix_fmt: str) -> None:
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     src = write_tagged_clip(tmp_path / "in.mp4", matrix=matrix, full_range=full_range, pix_fmt=pix_fmt, size=(384, 216))
     out = tmp_path / "out.mp4"
@@ -382,7 +382,7 @@ def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_rang
 
 @pytest.mark.parametrize("ext,codec", [(".mov", "pcm_s16le"), (".mov", "aac"), (".mkv", "aac")], ids=["re-encoded", "copied-mov", "copied-mkv"])
 def test_audio_offset_from_the_first_video_frame_kept(tmp_path: Path, ext: str, codec: str) -> None:
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     src = write_late_audio(tmp_path / f"in{ext}", start=0.5, codec=codec)
     out = tmp_path / "out.mp4"
@@ -399,7 +399,7 @@ def test_audio_offset_from_the_first_video_frame_kept(tmp_path: Path, ext: str, 
 def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ext: str, rotation: int) -> None:
     import av
 
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     src = write_tagged_clip(tmp_path / f"in{ext}", matrix="bt2020", pix_fmt="yuv420p10le", transfer=transfer, size=(384, 216), rotation=rotation)
     out = tmp_path / "out.mp4"
@@ -422,7 +422,7 @@ def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ex
 
 
 def test_truncated_file_in_a_batch_fails_alone(tmp_path: Path) -> None:
-    from redact.batch import run_batch
+    from redact.parallel.batch import run_batch
 
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -443,7 +443,7 @@ def test_hdr10_mastering_display_and_light_levels_carried(tmp_path: Path, codec:
     import av
 
     from redact.media.colour import Colour
-    from redact.pipeline import redact_video
+    from redact.pipeline.video import redact_video
 
     params = {"libx265": {"x265-params": f"hdr10=1:master-display={HDR10}:max-cll=1000,400"},
               "libx264": {"x264-params": f"mastering-display={HDR10}:cll=1000,400"}}[codec]

@@ -12,8 +12,8 @@ import pytest
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 from redact.errors import InputError, OutputError
-from redact.pipeline import redact_video
-from redact.verify import video_metadata
+from redact.pipeline.video import redact_video
+from redact.review.verify import video_metadata
 
 BOX = [40, 30, 88, 78]  # x1 y1 x2 y2
 

@@ -12,8 +12,8 @@ from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 from redact.errors import DetectionsFileError
 from redact.media.source import probe
-from redact.pipeline import detect_video, redact_video
-from redact.tracks_file import Recorder, load
+from redact.pipeline.video import detect_video, redact_video
+from redact.review.detections_file import Recorder, load
 
 W, H = 320, 160
 A, B = [20, 20, 60, 60], [120, 20, 160, 60]  # two "faces"
@@ -146,7 +146,7 @@ def test_file_for_another_cut_of_the_video_refused_while_rendering(tmp_path: Pat
 @pytest.mark.parametrize("name", ["missing/sheet.png", "sheet.xyz"])
 def test_a_contact_sheet_that_cannot_be_written_is_an_output_error(tmp_path: Path, name: str) -> None:
     """It was a bare OSError (or OpenCV's error): "internal error", exit 70 (issue 14, defect 4)."""
-    from redact.contact import Tile, contact_sheet
+    from redact.review.contact import Tile, contact_sheet
     from redact.detections import Detections
     from redact.errors import OutputError
 

@@ -18,8 +18,8 @@ import pytest
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 from redact.media.source import probe
-from redact.pipeline import detect_video
-from redact.tracks_file import Recorder
+from redact.pipeline.video import detect_video
+from redact.review.detections_file import Recorder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 try:
@@ -34,8 +34,8 @@ if MISSING:
     pytest.skip(MISSING, allow_module_level=True)
 import uvicorn  # noqa: E402
 
-from redact.review.server import create_app, local_socket  # noqa: E402
-from redact.review.session import ReviewSession  # noqa: E402
+from redact.review.studio.server import create_app, local_socket  # noqa: E402
+from redact.review.studio.session import ReviewSession  # noqa: E402
 
 W, H, FRAMES = 480, 240, 24
 A, B = [40, 40, 100, 100], [200, 40, 260, 100]  # two "faces"

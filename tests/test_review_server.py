@@ -18,11 +18,11 @@ from conftest import EXACT, ScriptedDetector  # noqa: E402
 from media import checker, decode_frames, pattern, write_clip  # noqa: E402
 from redact.errors import DetectionsFileError  # noqa: E402
 from redact.media.source import VideoSource, probe  # noqa: E402
-from redact.pipeline import detect_video  # noqa: E402
-from redact.review.frames import FrameReader  # noqa: E402
-from redact.review.server import create_app  # noqa: E402
-from redact.review.session import ReviewSession  # noqa: E402
-from redact.tracks_file import Recorder, load  # noqa: E402
+from redact.pipeline.video import detect_video  # noqa: E402
+from redact.review.studio.frames import FrameReader  # noqa: E402
+from redact.review.studio.server import create_app  # noqa: E402
+from redact.review.studio.session import ReviewSession  # noqa: E402
+from redact.review.detections_file import Recorder, load  # noqa: E402
 
 W, H = 320, 160
 A, B = [20, 20, 60, 60], [120, 20, 160, 60]

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
-from redact.pipeline import redact_video
+from redact.pipeline.video import redact_video
 
 W, H, SIDE = 320, 160, 40
 
@@ -157,7 +157,7 @@ def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path)
 def test_prediction_of_a_shrinking_box_stays_valid() -> None:
     """A face shrinking fast (zoom out) then lost: predicted boxes must never turn inside out."""
     from redact.detections import Detections
-    from redact.track import Tracker
+    from redact.tracking.tracker import Tracker
 
     tracker = Tracker({0: 30})
     for frame, size in enumerate([200, 120, 40]):

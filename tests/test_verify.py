@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from media import face_image, pattern
-from redact import styles
+from redact.cover import styles
 from redact.detections import Detections
 from redact.settings import Settings
-from redact.verify import COVER_LOOKALIKE_SCORE, fine_detail, verify
+from redact.review.verify import COVER_LOOKALIKE_SCORE, fine_detail, verify
 
 SIZES = (40, 72, 128)
 

@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 
 from redact.demo import demo_face
-from redact.review.server import create_app, local_socket
-from redact.review.session import ReviewSession
+from redact.review.studio.server import create_app, local_socket
+from redact.review.studio.session import ReviewSession
 from redact.settings import Settings
-from redact.tracks_file import save
+from redact.review.detections_file import save
 
 W, H, FPS, FRAMES = 640, 360, 25, 75
 BADGE = (470, 280, 590, 320)

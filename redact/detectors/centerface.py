@@ -78,7 +78,7 @@ PRESETS: dict[str, Preset] = {
     # (720p as it is, 1080p at 1280, 4K at 2560: faces from ~24 px in the frame); frames under
     # ~850 px (photos, small clips) get a second pass enlarged up to 2x so that their small
     # faces reach the ~16 px the network sees well. Video runs it every few frames with
-    # tracking in between (redact.detect.SCHEDULE).
+    # tracking in between (redact.detectors.schedule.SCHEDULE).
     "balanced": Preset(work_side=1280, work_share=2 / 3, max_upscale=2.0, zoom=0.0, zoom_gate=0.0),
     # Native resolution plus a 2x zoom over every tile where the full pass half-sees something:
     # ~5-10x the cost, for crowds at a distance, stills and `redact verify`.

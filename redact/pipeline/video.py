@@ -11,22 +11,22 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 import av
 import numpy as np
 
-from redact import styles
-from redact.detect import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
+from redact.cover import styles
+from redact.detectors.schedule import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
 from redact.errors import DetectionsFileError, InputError
 from redact.media.sink import VideoSink
-from redact.motion import CameraMotion
+from redact.tracking.motion import CameraMotion
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
-from redact.outputs import atomic_output, check_output
-from redact.scenecut import CutDetector
+from redact.media.outputs import atomic_output, check_output
+from redact.tracking.scenecut import CutDetector
 from redact.settings import Settings
-from redact.track import Lookahead, Tracker
-from redact.workers import Consumer, Producer
+from redact.tracking.tracker import Lookahead, Tracker
+from redact.pipeline.threads import Consumer, Producer
 
 if TYPE_CHECKING:
-    from redact.tracks_file import Plan
+    from redact.review.detections_file import Plan
 
 _DONE = object()
 

@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterator
 
 import av
 
-from redact import styles
+from redact.cover import styles
 from redact.errors import InputError, OutputError
 from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
 from redact.media.source import Frame, VideoInfo, VideoSource, _open, decode_picture, main_video_stream, probe, truncation
-from redact.outputs import atomic_output, check_output
+from redact.media.outputs import atomic_output, check_output
 from redact.settings import Settings
 
 #: a segment is never made shorter than this (seconds): shorter ones cost more in overlap than they gain
@@ -165,11 +165,11 @@ class SegmentJob:
 
 def run_segment(job: SegmentJob) -> dict[str, Any]:
     """Redact one segment in this process: decode its window, track, encode only its own frames."""
-    from redact.batch import _default_detectors
-    from redact.detect import detection_stage
-    from redact.executors import worker_threads_here
-    from redact.pipeline import RunReport, track_video
-    from redact.workers import Consumer
+    from redact.parallel.batch import _default_detectors
+    from redact.detectors.schedule import detection_stage
+    from redact.parallel.executors import worker_threads_here
+    from redact.pipeline.video import RunReport, track_video
+    from redact.pipeline.threads import Consumer
 
     started = time.perf_counter()
     settings = job.settings
@@ -318,8 +318,8 @@ def redact_video_segments(
 
     A video too short to split, or without packet timestamps, runs in one pass (redact_video).
     """
-    from redact.executors import create_executor
-    from redact.pipeline import RunReport, redact_video
+    from redact.parallel.executors import create_executor
+    from redact.pipeline.video import RunReport, redact_video
 
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)

@@ -15,12 +15,12 @@ import av
 import cv2
 import numpy as np
 
-from redact.contact import Tile, contact_sheet
+from redact.review.contact import Tile, contact_sheet
 from redact.detections import KINDS, Detections
-from redact.detect import build_detectors
+from redact.detectors.schedule import build_detectors
 from redact.detectors.base import Detector
 from redact.media.source import VideoSource, probe
-from redact.photo import detect_photo, is_photo, load_photo, photo_metadata
+from redact.pipeline.photo import detect_photo, is_photo, load_photo, photo_metadata
 from redact.settings import Settings
 
 #: container and stream tags that FFmpeg writes for structure and that identify no one

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import cv2
 
-from redact.contact import Tile, contact_sheet, draw_boxes, sample_indices
+from redact.review.contact import Tile, contact_sheet, draw_boxes, sample_indices
 from redact.media.sink import VideoSink
 from redact.media.source import VideoInfo, VideoSource
-from redact.outputs import atomic_output
-from redact.tracks_file import Plan
+from redact.media.outputs import atomic_output
+from redact.review.detections_file import Plan
 
 
 def preview_sheet(info: VideoInfo, plan: Plan, path: Path, frames: int = 16, columns: int = 4) -> Path:

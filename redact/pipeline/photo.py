@@ -17,15 +17,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from redact import styles
-from redact.animated import frame_count, redact_animation
+from redact.cover import styles
+from redact.pipeline.animated import frame_count, redact_animation
 from redact.detections import KINDS, Detections
-from redact.detect import build_detectors
+from redact.detectors.schedule import build_detectors
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError
 from redact.media.source import check_frame_size
-from redact.outputs import check_output, write_file
-from redact.regions import boxed, covered_mask, grow, margins
+from redact.media.outputs import check_output, write_file
+from redact.cover.regions import boxed, covered_mask, grow, margins
 from redact.settings import DEFAULTS, Settings
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF"}

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image
 
-from redact import styles
+from redact.cover import styles
 from redact.detections import Detections
 from redact.detectors.base import Detector
 from redact.errors import InputError, OutputError

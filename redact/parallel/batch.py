@@ -35,10 +35,10 @@ from typing import Any, Callable, Mapping
 
 from redact.detectors.base import Detector
 from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
-from redact.executors import check_executor, create_executor, worker_threads_here
+from redact.parallel.executors import check_executor, create_executor, worker_threads_here
 from redact.media.sink import CONTAINERS
-from redact.outputs import partial_affixes
-from redact.photo import is_photo
+from redact.media.outputs import partial_affixes
+from redact.pipeline.photo import is_photo
 from redact.settings import Settings
 
 MANIFEST_NAME = "redact-manifest.json"
@@ -254,7 +254,7 @@ _DETECTOR_CACHE: list[tuple[str, dict[str, Detector]]] = []  # the last detector
 
 def _default_detectors(settings: Settings) -> dict[str, Detector]:
     """The settings' own detectors, built once per worker process and reused for its next files."""
-    from redact.detect import build_detectors
+    from redact.detectors.schedule import build_detectors
 
     key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
     if _DETECTOR_CACHE and _DETECTOR_CACHE[0][0] == key:
@@ -281,8 +281,8 @@ class Job:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Redact one file in this process; returns its report, output hash and time. Raises on failure."""
-    from redact.photo import redact_photo
-    from redact.pipeline import redact_video
+    from redact.pipeline.photo import redact_photo
+    from redact.pipeline.video import redact_video
 
     started = time.perf_counter()
     settings = job.settings
@@ -372,7 +372,7 @@ def run_batch(
 ) -> BatchSummary:
     """Redact every photo and video under ``input_dir`` into the same tree under ``output_dir``.
 
-    ``executor``: a name from :data:`redact.executors.EXECUTORS` (created here and shut down at
+    ``executor``: a name from :data:`redact.parallel.executors.EXECUTORS` (created here and shut down at
     the end; ``address`` is the Dask scheduler for "dask"), an Executor you own, or None for
     "serial" when ``jobs`` is 1 and "process" otherwise. ``detector_factory(settings)`` builds
     each file's detectors in its worker (default: the settings' own detectors); it must be

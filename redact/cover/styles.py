@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from redact.detections import Detections
-from redact.regions import boxed, clip_spans, grow, label_map, margins
+from redact.cover.regions import boxed, clip_spans, grow, label_map, margins
 from redact.settings import Settings
 
 BLUR_GRID = 3

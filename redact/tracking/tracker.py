@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from redact.detections import KINDS, Detections
-from redact.motion import identity, warp_boxes
+from redact.tracking.motion import identity, warp_boxes
 
 GROWTH_PER_FRAME = 0.03  # share of the box size added per side for each frame of guessing
 MAX_GROWTH = 0.5
@@ -176,7 +176,7 @@ class Tracker:
 
     def update(self, frame: int, detections: Detections | None, camera: np.ndarray | None = None) -> TrackStep:
         """Advance to ``frame``; ``detections`` is None when no detector ran on it; ``camera`` is the
-        transform from the previous frame's pixels to this one's (see :mod:`redact.motion`)."""
+        transform from the previous frame's pixels to this one's (see :mod:`redact.tracking.motion`)."""
         t = self.tracks
         if camera is not None and len(t):
             # the camera moved every track; velocity is what each face did on top of that

@@ -1,6 +1,6 @@
 """One review of one video: its detections file held in memory, edits with undo, frames, render and verify.
 
-No web code here: the server (redact.review.server) only translates requests to
+No web code here: the server (redact.review.studio.server) only translates requests to
 these methods. The session can read only its video and write only its
 detections file and its output, both fixed when it is created.
 """
@@ -17,13 +17,13 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from redact import styles
+from redact.cover import styles
 from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
-from redact.review.frames import FrameReader, ProxyFrames
+from redact.review.studio.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
 from redact.detections import KIND_CODES, Detections
-from redact.tracks_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
+from redact.review.detections_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 
 EDITABLE = ("keep_visible", "manual", "cover_all")
 UNDO_LIMIT = 200
@@ -124,7 +124,7 @@ class ReviewSession:
 
     def detect(self, settings: Settings, on_progress: Callable[[int, int | None], None] | None = None, detectors: Any = None) -> None:
         """Run detection as `redact detect` does, write the detections file, then open it (in the job thread)."""
-        from redact.pipeline import detect_video
+        from redact.pipeline.video import detect_video
 
         recorder = Recorder(self.info, settings.to_dict())
 
@@ -314,8 +314,8 @@ class ReviewSession:
 
     def render_and_verify(self, detectors: Any = None, verify_detectors: Any = None) -> dict[str, Any]:
         """Render with the current (saved) edits, exactly as `redact render --tracks` would, then verify the output."""
-        from redact.pipeline import redact_video
-        from redact.verify import verify
+        from redact.pipeline.video import redact_video
+        from redact.review.verify import verify
 
         self.save()
         plan, _ = from_data(self.data, self.info, check_hash=False)

@@ -29,7 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from redact.errors import RedactError
-from redact.review.session import ReviewSession, jpeg
+from redact.review.studio.session import ReviewSession, jpeg
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
@@ -43,7 +43,7 @@ HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-STATIC = Path(str(resources.files("redact.review").joinpath("static")))
+STATIC = Path(str(resources.files("redact.review.studio").joinpath("static")))
 
 
 class Guard:

@@ -1,0 +1,1 @@
+"""Where the stages are joined: a video (decode, detect, track, cover, encode), a photo, an animation."""

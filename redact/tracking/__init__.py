@@ -1,0 +1,1 @@
+"""Following faces and plates between frames: the tracker, camera motion, scene cuts."""
