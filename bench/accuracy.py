@@ -37,10 +37,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from redact.detections import Detections  # noqa: E402
-from redact.detectors import create_detector  # noqa: E402
-from redact.cover.regions import covered_mask, grow, margins  # noqa: E402
-from redact.settings import Settings  # noqa: E402
+from redact.cover.regions import covered_mask, grow, margins
+from redact.detections import Detections
+from redact.detectors import create_detector
+from redact.settings import Settings
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
 TARGET_KIND = {"faces": "face", "plates": "plate"}
@@ -82,7 +82,9 @@ def to_xyxy(boxes: list[list[float]]) -> np.ndarray:
 def rasterize(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
     mask = np.zeros((h, w), dtype=bool)
     for x1, y1, x2, y2 in boxes:
-        mask[max(0, int(np.floor(y1))) : min(h, int(np.ceil(y2))), max(0, int(np.floor(x1))) : min(w, int(np.ceil(x2)))] = True
+        mask[
+            max(0, int(np.floor(y1))) : min(h, int(np.ceil(y2))), max(0, int(np.floor(x1))) : min(w, int(np.ceil(x2)))
+        ] = True
     return mask
 
 
@@ -180,7 +182,9 @@ def mosaic_labels(labels_path: Path, cols: int, rows: int, out_dir: Path) -> Pat
                 entry[key] += [[x + x0, y + y0, w, h] for x, y, w, h in item.get(key, [])]
         cv2.imwrite(str(out_dir / entry["file"]), canvas)
         entries.append(entry)
-    note = f"{cols}x{rows} mosaics of {labels_path.parent.name} ({cols * cell_w}x{rows * cell_h}); " + data.get("note", "")
+    note = f"{cols}x{rows} mosaics of {labels_path.parent.name} ({cols * cell_w}x{rows * cell_h}); " + data.get(
+        "note", ""
+    )
     path = out_dir / "labels.json"
     path.write_text(json.dumps({"images": entries, "note": note}))
     return path
@@ -218,10 +222,17 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra detector option")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
     parser.add_argument("--frame-repeats", type=int, default=3, help="timed runs per 720p/1080p frame (0: skip)")
-    parser.add_argument("--painted", action="store_true",
-                        help="score the regions a run paints (grown ellipses; deface: its 1.3x ellipses), not raw boxes")
-    parser.add_argument("--mosaic", default=None, metavar="COLSxROWS",
-                        help="tile each set into large frames first (9x5: 4K-like frames of 416 px crowd photos)")
+    parser.add_argument(
+        "--painted",
+        action="store_true",
+        help="score the regions a run paints (grown ellipses; deface: its 1.3x ellipses), not raw boxes",
+    )
+    parser.add_argument(
+        "--mosaic",
+        default=None,
+        metavar="COLSxROWS",
+        help="tile each set into large frames first (9x5: 4K-like frames of 416 px crowd photos)",
+    )
     parser.add_argument("--face-margin", type=float, default=None, help="with --painted: another face margin")
     args = parser.parse_args()
     if args.face_margin is not None:
@@ -235,7 +246,11 @@ def main() -> None:
     kind = TARGET_KIND[args.targets]
     for labels_path in args.labels:
         note = json.loads(labels_path.read_text()).get("note", "")
-        header = ["detector", "n"] + [f"{n} px" for *_, n in BUCKETS] + ["all", ">=16 px", "false/img", "non-label px", "ms/img"]
+        header = (
+            ["detector", "n"]
+            + [f"{n} px" for *_, n in BUCKETS]
+            + ["all", ">=16 px", "false/img", "non-label px", "ms/img"]
+        )
         if args.frame_repeats:
             header += ["720p ms wall / cpu", "1080p ms wall / cpu"]
         print(f"\n### {labels_path.parent.name} ({args.targets})\n")
@@ -265,7 +280,13 @@ def main() -> None:
                 big = [sum(v[i] for k, v in hits.items() if k in ("16-32", "32-64", "64+")) for i in (0, 1)]
                 label = name + (f" {quality}" if quality else "") + (" (defaults)" if name == "deface" else "")
                 row = [label, str(r["images"])] + [pct(*hits[n]) for *_, n in BUCKETS]
-                row += [pct(*total), pct(*big), f"{r['false_per_image']:.2f}", f"{100 * r['over_share']:.2f}%", f"{r['ms_per_image']:.0f}"]
+                row += [
+                    pct(*total),
+                    pct(*big),
+                    f"{r['false_per_image']:.2f}",
+                    f"{100 * r['over_share']:.2f}%",
+                    f"{r['ms_per_image']:.0f}",
+                ]
                 if args.frame_repeats:
                     for size in ((1280, 720), (1920, 1080)):
                         row.append(frame_ms(detector, r["first_image"], size, args.frame_repeats))

@@ -32,9 +32,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy import evaluate, pct, rasterize  # noqa: E402
+from accuracy import evaluate, pct, rasterize
 
-from redact.detectors import create_detector  # noqa: E402
+from redact.detectors import create_detector
 
 
 def signs(detector, root: Path) -> str:
@@ -66,8 +66,8 @@ def plates(detector, root: Path) -> str:
 
 def verify_outputs(root: Path, limit: int | None) -> str:
     from redact.detectors.schedule import build_detectors
-    from redact.settings import Settings
     from redact.review.verify import verify
+    from redact.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="redact-precision-") as tmp:
         src, out = Path(tmp) / "in", Path(tmp) / "out"
@@ -97,7 +97,9 @@ def verify_outputs(root: Path, limit: int | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaldata", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "evaldata")
-    parser.add_argument("--parts", nargs="+", default=["signs", "plates", "verify"], choices=["signs", "plates", "verify"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["signs", "plates", "verify"], choices=["signs", "plates", "verify"]
+    )
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="plate detector option")
     parser.add_argument("--limit", type=int, default=None, help="verify: only the first N photos")
     args = parser.parse_args()

@@ -17,6 +17,7 @@ import argparse
 import random
 import resource
 import statistics
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -26,8 +27,6 @@ import cv2
 import numpy as np
 
 from redact.media.source import probe
-import threading
-
 from redact.review.studio.frames import FrameReader, ProxyFrames
 from redact.review.studio.session import jpeg
 
@@ -74,7 +73,9 @@ def shown(reader: FrameReader, index: int) -> float:
 def report(name: str, seconds: list[float]) -> None:
     ms = sorted(s * 1000 for s in seconds)
     p90 = ms[min(len(ms) - 1, int(0.9 * len(ms)))]
-    print(f"{name:>14}: median {statistics.median(ms):6.1f} ms   p90 {p90:6.1f} ms   worst {ms[-1]:6.1f} ms   (n={len(ms)})")
+    print(
+        f"{name:>14}: median {statistics.median(ms):6.1f} ms   p90 {p90:6.1f} ms   worst {ms[-1]:6.1f} ms   (n={len(ms)})"
+    )
 
 
 def main() -> None:
@@ -101,15 +102,19 @@ def main() -> None:
         steps.append(shown(reader, index + 1))
     report("random seek", seeks)
     report("next frame", steps)
-    print(f"memory (RSS): {rss_start:.0f} MiB before, {rss_mib():.0f} MiB after, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    print(
+        f"memory (RSS): {rss_start:.0f} MiB before, {rss_mib():.0f} MiB after, peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
     reader.close()
     # the proxy the page scrubs and plays from: one background pass, then any frame without a seek
     proxy = ProxyFrames(len(pts))
     started = time.perf_counter()
     proxy.fill(info, pts, threading.Event())
     built = time.perf_counter() - started
-    print(f"proxy: {proxy.done} frames in {built:.1f} s ({proxy.done / built:.0f} fps, at low priority), "
-          f"{proxy.file.tell() / 2**20:.0f} MiB temporary file")
+    print(
+        f"proxy: {proxy.done} frames in {built:.1f} s ({proxy.done / built:.0f} fps, at low priority), "
+        f"{proxy.file.tell() / 2**20:.0f} MiB temporary file"
+    )
     fetched = []
     for _ in range(args.seeks):
         started = time.perf_counter()

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
-from redact.settings import Settings  # noqa: E402
+from redact.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = ROOT.parent / "shared" / "media" / "car-detection.mp4"
@@ -162,9 +162,26 @@ def bench_clip(clip: Path, args: argparse.Namespace, out_dir: Path) -> list[dict
         run("deface (defaults)", [*shlex.split(args.deface), str(clip), "-o", str(out_dir / "deface.mp4")])
     for quality in args.qualities:
         report = out_dir / "report.json"
-        cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(out), "--overwrite", "--quiet",
-               "--quality", quality, "--targets", args.targets, "--crf", str(args.crf), "--preset", args.preset,
-               "--report", str(report)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "redact",
+            str(clip),
+            "-o",
+            str(out),
+            "--overwrite",
+            "--quiet",
+            "--quality",
+            quality,
+            "--targets",
+            args.targets,
+            "--crf",
+            str(args.crf),
+            "--preset",
+            args.preset,
+            "--report",
+            str(report),
+        ]
         run(f"redact --quality {quality}", cmd, report)
         if args.baseline:  # the same command on another checkout (e.g. a worktree of main before a change)
             run(f"baseline --quality {quality}", cmd, report, args.baseline.resolve())
@@ -181,16 +198,22 @@ def table(clip: Path, rows: list[dict]) -> str:
         f"**{clip.name}** ({size}, {frame_count(clip)} frames)",
         "",
         "| run | fps | share of plain transcode | times deface | peak memory | ms per frame: "
-        + ", ".join(STAGES) + " |",
+        + ", ".join(STAGES)
+        + " |",
         "|---|---|---|---|---|---|",
     ]
     frames = frame_count(clip)
     for r in rows:
         vs_deface = f"{r['fps'] / deface['fps']:.1f}x" if deface else "-"
-        stages = " / ".join(f"{1000 * r['stages'][k] / frames:.0f}" if k in r["stages"] else "-" for k in STAGES) \
-            if r.get("stages") else "-"
-        lines.append(f"| {r['name']} | {r['fps']:.1f} | {100 * r['fps'] / floor['fps']:.0f}% | {vs_deface} "
-                     f"| {r['rss']:.0f} MiB | {stages} |")
+        stages = (
+            " / ".join(f"{1000 * r['stages'][k] / frames:.0f}" if k in r["stages"] else "-" for k in STAGES)
+            if r.get("stages")
+            else "-"
+        )
+        lines.append(
+            f"| {r['name']} | {r['fps']:.1f} | {100 * r['fps'] / floor['fps']:.0f}% | {vs_deface} "
+            f"| {r['rss']:.0f} MiB | {stages} |"
+        )
     return "\n".join(lines)
 
 
@@ -198,10 +221,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", type=Path, action="append", help="real clip(s) to use as they are")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="clip to scale to 720p and 1080p")
-    parser.add_argument("--seconds", type=float, default=30.0, help="clip length; long enough that start-up (imports, model loading) is a small share, as on real footage")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        help="clip length; long enough that start-up (imports, model loading) is a small share, as on real footage",
+    )
     parser.add_argument("--heights", default="1080", help="street clip heights")
-    parser.add_argument("--crowd", type=Path, default=DEFAULT_CROWD,
-                        help="labelled photo set whose densest photo makes the crowd clip (1080p)")
+    parser.add_argument(
+        "--crowd",
+        type=Path,
+        default=DEFAULT_CROWD,
+        help="labelled photo set whose densest photo makes the crowd clip (1080p)",
+    )
     parser.add_argument("--no-crowd", action="store_true", help="street clips only")
     parser.add_argument("--crowd-seconds", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest counts")
@@ -210,22 +242,37 @@ def main() -> None:
     parser.add_argument("--targets", default="faces,plates")
     parser.add_argument("--crf", type=int, default=20)
     parser.add_argument("--preset", default=Settings().preset, help="x264 preset for every run (default: the tool's)")
-    parser.add_argument("--baseline", type=Path, default=None,
-                        help="another checkout (git worktree add DIR COMMIT) whose redact runs beside this one")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another checkout (git worktree add DIR COMMIT) whose redact runs beside this one",
+    )
     parser.add_argument("--memory", action="store_true", help="peak memory on a short and a 6x longer clip")
     parser.add_argument("--segments", action="store_true", help="one video in one pass against --jobs 2 segments")
     parser.add_argument("--out-dir", type=Path, default=Path(tempfile.gettempdir()) / "redact-bench")
     args = parser.parse_args()
     args.qualities = args.qualities.split(",")
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"command: {shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])}\n")
     if args.memory:
         short = make_clip(args.source, 720, args.seconds, args.out_dir, loops=1)
         long = make_clip(args.source, 720, args.seconds, args.out_dir, loops=6)
         print("| clip | frames | peak memory |\n|---|---|---|")
         for clip in (short, long):
-            cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(args.out_dir / "m.mp4"), "--overwrite", "--quiet"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "redact",
+                str(clip),
+                "-o",
+                str(args.out_dir / "m.mp4"),
+                "--overwrite",
+                "--quiet",
+            ]
             _, rss = timed(cmd)
             print(f"| {clip.name} | {frame_count(clip)} | {rss:.0f} MiB |")
         return
@@ -235,8 +282,20 @@ def main() -> None:
         print(f"**{clip.name}** ({frames} frames)\n\n| run | fps | speed-up | peak memory |\n|---|---|---|---|")
         base = None
         for jobs in (1, 2):
-            cmd = [sys.executable, "-m", "redact", str(clip), "-o", str(args.out_dir / "s.mp4"), "--overwrite",
-                   "--quiet", "--jobs", str(jobs), "--targets", args.targets]
+            cmd = [
+                sys.executable,
+                "-m",
+                "redact",
+                str(clip),
+                "-o",
+                str(args.out_dir / "s.mp4"),
+                "--overwrite",
+                "--quiet",
+                "--jobs",
+                str(jobs),
+                "--targets",
+                args.targets,
+            ]
             wall, rss = timed(cmd)
             base = base or wall
             print(f"| --jobs {jobs} | {frames / wall:.2f} | {base / wall:.2f}x | {rss:.0f} MiB |")

@@ -55,8 +55,12 @@ def load_tracker_module(commit: str | None) -> ModuleType:
         import redact.tracking.tracker as track
 
         return track
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:redact/tracking/tracker.py"], check=True,
-                            capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:redact/tracking/tracker.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = Path(tempfile.mkdtemp()) / f"track_{commit}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)

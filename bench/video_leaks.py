@@ -39,12 +39,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from redact.detectors.schedule import build_detectors  # noqa: E402
-from redact.detections import Detections  # noqa: E402
-from redact.media.source import to_bgr  # noqa: E402
-from redact.pipeline.video import redact_video  # noqa: E402
-from redact.cover.regions import clip_box, covered_mask, grow, margins  # noqa: E402
-from redact.settings import Settings  # noqa: E402
+from redact.cover.regions import clip_box, covered_mask, grow, margins
+from redact.detections import Detections
+from redact.detectors.schedule import build_detectors
+from redact.media.source import to_bgr
+from redact.pipeline.video import redact_video
+from redact.settings import Settings
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
 FPS = 25
@@ -75,8 +75,16 @@ def load_photos(set_dir: Path) -> list[Photo]:
     return photos
 
 
-def camera_path(img_w: int, img_h: int, n: int, motion: str, size: tuple[int, int], rng: random.Random,
-                start: tuple[float, float, float] | None, target: np.ndarray | None) -> list[tuple[float, float, float]]:
+def camera_path(
+    img_w: int,
+    img_h: int,
+    n: int,
+    motion: str,
+    size: tuple[int, int],
+    rng: random.Random,
+    start: tuple[float, float, float] | None,
+    target: np.ndarray | None,
+) -> list[tuple[float, float, float]]:
     """Per frame (scale, cx, cy): the photo point (cx, cy) sits at the frame centre, magnified by scale.
 
     The scale never drops below "fills the frame" and the centre is clamped, so no border shows."""
@@ -111,8 +119,9 @@ def camera_path(img_w: int, img_h: int, n: int, motion: str, size: tuple[int, in
     return out
 
 
-def build_clip(name: str, photos: list[Photo], frames: int, size: tuple[int, int], rng: random.Random,
-               out_dir: Path) -> Clip:
+def build_clip(
+    name: str, photos: list[Photo], frames: int, size: tuple[int, int], rng: random.Random, out_dir: Path
+) -> Clip:
     """Render pan, zoom in, shake on photos[0], then cut to photos[1] zooming out; encode H.264."""
     W, H = size
     n = frames // 4
@@ -194,8 +203,16 @@ class Result:
     dumped: int = 0
 
 
-def score_frame(res: Result, clip: Clip, index: int, image: np.ndarray, mask: np.ndarray, label: str,
-                dump_dir: Path | None, dump_max: int) -> None:
+def score_frame(
+    res: Result,
+    clip: Clip,
+    index: int,
+    image: np.ndarray,
+    mask: np.ndarray,
+    label: str,
+    dump_dir: Path | None,
+    dump_max: int,
+) -> None:
     h, w = mask.shape
     for fid, box in clip.truth[index]:
         span = clip_box(box, w, h)
@@ -230,8 +247,9 @@ def run_per_frame(clip: Clip, det: CachedDetector, settings: Settings, res: Resu
     res.seconds += time.perf_counter() - t
 
 
-def run_tool(clip: Clip, det: CachedDetector, settings: Settings, res: Result, out_dir: Path, label: str,
-             **dump) -> None:
+def run_tool(
+    clip: Clip, det: CachedDetector, settings: Settings, res: Result, out_dir: Path, label: str, **dump
+) -> None:
     grow_by = margins(settings)
     saved = det.saved
 
@@ -241,8 +259,14 @@ def run_tool(clip: Clip, det: CachedDetector, settings: Settings, res: Result, o
 
     start = len(res.rows)
     try:
-        report = redact_video(clip.path, out_dir / f"{clip.name}.{label.replace('=', '')}.out.mp4", settings,
-                              overwrite=True, detectors={"faces": det}, on_frame=on_frame)
+        report = redact_video(
+            clip.path,
+            out_dir / f"{clip.name}.{label.replace('=', '')}.out.mp4",
+            settings,
+            overwrite=True,
+            detectors={"faces": det},
+            on_frame=on_frame,
+        )
     except ValueError as exc:  # a tool bug must show in the table, not end the benchmark
         del res.rows[start:]
         res.crashes.append(f"{clip.name}: {exc}")
@@ -257,8 +281,12 @@ def run_deface(clip: Clip, command: str, res: Result) -> None:
     that was already black in the clip counts as covered too, which can only favour deface)."""
     out = clip.path.with_suffix(".deface.mp4")
     t = time.perf_counter()
-    subprocess.run([command, str(clip.path), "-o", str(out), "--replacewith", "solid"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [command, str(clip.path), "-o", str(out), "--replacewith", "solid"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     res.seconds += time.perf_counter() - t
     frames = 0
     with av.open(str(out)) as container:
@@ -301,8 +329,12 @@ def longest_run(rows: list[tuple]) -> int:
 
 
 def table(title: str, res: Result) -> str:
-    lines = [f"### {title}", "", "| face width | instances | leaked | leak rate | longest leak run |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| face width | instances | leaked | leak rate | longest leak run |",
+        "|---|---:|---:|---:|---:|",
+    ]
     groups = [(lo, hi, name, 0.0) for lo, hi, name in BUCKETS] + [(16, 1e9, "**>=16**", 0.0), (0, 1e9, "all", 0.0)]
     # faces cut by the frame edge to a sliver are hard to detect and hardly identifiable: shown apart
     groups.append((16, 1e9, ">=16, half+ inside frame", 0.5))
@@ -317,8 +349,11 @@ def table(title: str, res: Result) -> str:
             by_motion[r[4]][0] += r[3]
             by_motion[r[4]][1] += 1
     lines.append("")
-    lines.append("leaks >=16 px by shot: " + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in by_motion.items())
-                 + f"; {res.frames} frames at {res.frames / res.seconds if res.seconds else 0:.2f} fps")
+    lines.append(
+        "leaks >=16 px by shot: "
+        + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in by_motion.items())
+        + f"; {res.frames} frames at {res.frames / res.seconds if res.seconds else 0:.2f} fps"
+    )
     for crash in res.crashes:
         lines.append(f"\n**CRASHED** (clip not scored): {crash}")
     return "\n".join(lines)
@@ -341,8 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", action="store_true", help="per-frame, tool hold=0 and tracking side by side")
     p.add_argument("--deface", default=None, help="also score deface's CLI (its defaults), e.g. /path/venv/bin/deface")
     p.add_argument("--out-dir", type=Path, default=Path("/tmp/redact_video_leaks"))
-    p.add_argument("--patch-inverted-boxes", action="store_true",
-                   help="work around the tracker predicting boxes with x2<x1 (crash) by reordering corners")
+    p.add_argument(
+        "--patch-inverted-boxes",
+        action="store_true",
+        help="work around the tracker predicting boxes with x2<x1 (crash) by reordering corners",
+    )
     p.add_argument("--dump-leaks", type=int, default=0, help="write up to N PNGs of leaked >=16 px faces per config")
     args = p.parse_args(argv)
 
@@ -357,8 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.dump_leaks:
         dump_dir = args.out_dir / "leaks"
         dump_dir.mkdir(exist_ok=True)
-    changes = {k: v for k, v in (("face_every", args.face_every), ("hold", args.hold), ("backfill", args.backfill))
-               if v is not None}
+    changes = {
+        k: v
+        for k, v in (("face_every", args.face_every), ("hold", args.hold), ("backfill", args.backfill))
+        if v is not None
+    }
     # preset "ultrafast" only speeds the tool's output encode; it does not change what is covered
     base = Settings(targets=("faces",), quality=args.quality, preset="ultrafast")
     configs: list[tuple[str, Settings]] = []
@@ -377,8 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         picks = rng.sample(range(len(photos)), min(len(photos), args.clips + 1))
         results = {label: Result() for label, _ in configs}
         for c in range(min(args.clips, len(picks) - 1)):
-            clip = build_clip(f"{set_name}_{c}", [photos[picks[c]], photos[picks[c + 1]]], args.frames, size, rng,
-                              args.out_dir)
+            clip = build_clip(
+                f"{set_name}_{c}", [photos[picks[c]], photos[picks[c + 1]]], args.frames, size, rng, args.out_dir
+            )
             for label, settings in configs:
                 dump = {"dump_dir": dump_dir, "dump_max": args.dump_leaks}
                 if label == "deface":
@@ -394,10 +436,15 @@ def main(argv: list[str] | None = None) -> int:
             if label == "deface":
                 print(table(f"{set_name}, deface (defaults, painting solid)", results[label]) + "\n", flush=True)
                 continue
-            desc = (f"{set_name}, {args.quality}, {label}" +
-                    (" [inverted-box patch]" if args.patch_inverted_boxes and label != "per-frame" else "") +
-                    ("" if label == "per-frame" else f" (face_every={every}, hold={settings.hold}s, "
-                                                     f"backfill={settings.backfill}s)"))
+            desc = (
+                f"{set_name}, {args.quality}, {label}"
+                + (" [inverted-box patch]" if args.patch_inverted_boxes and label != "per-frame" else "")
+                + (
+                    ""
+                    if label == "per-frame"
+                    else f" (face_every={every}, hold={settings.hold}s, backfill={settings.backfill}s)"
+                )
+            )
             print(table(desc, results[label]) + "\n", flush=True)
     return 0
 

@@ -8,14 +8,14 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from typer import Abort
 
 try:  # newer typer carries its own copy of click
@@ -44,7 +44,7 @@ def _opt(name: str, *flags: str, **kwargs: Any) -> Any:
 
 
 def _settings_from(
-    ctx: typer.Context, config: Optional[Path], values: dict[str, Any], base: dict[str, Any] | None = None
+    ctx: typer.Context, config: Path | None, values: dict[str, Any], base: dict[str, Any] | None = None
 ) -> Settings:
     """Defaults < base (a detections file's settings) < config file < options given on the command line."""
     merged: dict[str, Any] = dict(base or {})
@@ -81,14 +81,14 @@ def _progress(quiet: bool, label: str) -> tuple[Progress | None, Callable[[int, 
     return progress, update
 
 
-def _write_report(path: Optional[Path], data: dict[str, Any]) -> None:
+def _write_report(path: Path | None, data: dict[str, Any]) -> None:
     if path is not None:
         from redact.media.outputs import write_file
 
         write_file(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
 
 
-def _check_side_files(**paths: Optional[Path]) -> None:
+def _check_side_files(**paths: Path | None) -> None:
     """--report and --save-tracks are checked before the run, so a long encode never ends in a write error."""
     from redact.media.outputs import check_side_file
 
@@ -101,14 +101,16 @@ def _check_side_files(**paths: Optional[Path]) -> None:
 def run_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="Video to redact.", show_default=False),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4 beside the input)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4 beside the input)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file (never the input)."),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     quality: str = _opt("quality", "--quality", "-q"),
-    face_threshold: Optional[float] = _opt("face_threshold", "--face-threshold"),
-    plate_threshold: Optional[float] = _opt("plate_threshold", "--plate-threshold"),
-    face_every: Optional[int] = _opt("face_every", "--face-every"),
-    plate_every: Optional[int] = _opt("plate_every", "--plate-every"),
+    face_threshold: float | None = _opt("face_threshold", "--face-threshold"),
+    plate_threshold: float | None = _opt("plate_threshold", "--plate-threshold"),
+    face_every: int | None = _opt("face_every", "--face-every"),
+    plate_every: int | None = _opt("plate_every", "--plate-every"),
     style: str = _opt("style", "--style"),
     shape: str = _opt("shape", "--shape"),
     face_margin: float = _opt("face_margin", "--face-margin"),
@@ -122,15 +124,34 @@ def run_command(
     audio: bool = _opt("audio", "--audio/--no-audio"),
     keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
     device: str = _opt("device", "--device"),
-    threads: Optional[int] = _opt("threads", "--threads"),
+    threads: int | None = _opt("threads", "--threads"),
     max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
     allow_truncated: bool = _opt("allow_truncated", "--allow-truncated"),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
-    save_tracks: Optional[Path] = typer.Option(None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Parallel workers: files of a folder at once, or keyframe-aligned segments of one video."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786); runs the jobs on that cluster."),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML or JSON file of settings (options given here win)."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write a JSON report of the run and the settings used."
+    ),
+    save_tracks: Path | None = typer.Option(
+        None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."
+    ),
+    jobs: int = typer.Option(
+        1,
+        "--jobs",
+        "-j",
+        min=1,
+        help="Parallel workers: files of a folder at once, or keyframe-aligned segments of one video.",
+    ),
+    executor: str | None = typer.Option(
+        None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."
+    ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Dask scheduler address (tcp://host:8786); runs the jobs on that cluster.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
 ) -> None:
     """Redact a video, photo or folder: detect, track and cover faces and plates, copy audio, strip metadata."""
@@ -147,7 +168,17 @@ def run_command(
     if cluster:
         executor = "dask"
     if input.is_dir():
-        _batch(input, output or input.with_name(input.name + ".redacted"), settings, jobs, executor, cluster, overwrite, report, quiet)
+        _batch(
+            input,
+            output or input.with_name(input.name + ".redacted"),
+            settings,
+            jobs,
+            executor,
+            cluster,
+            overwrite,
+            report,
+            quiet,
+        )
         return
     if is_photo(input):
         output = output or default_output(input, input.suffix)
@@ -175,7 +206,9 @@ def run_command(
                 raise ConfigError("--save-tracks needs a single-pass run (--jobs 1)")
             from redact.parallel.segments import redact_video_segments
 
-            result = redact_video_segments(input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite)
+            result = redact_video_segments(
+                input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite
+            )
         else:
             result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder)
     finally:
@@ -208,10 +241,10 @@ def _batch(
     output: Path,
     settings: Settings,
     jobs: int,
-    executor: Optional[str],
-    cluster: Optional[str],
+    executor: str | None,
+    cluster: str | None,
     overwrite: bool,
-    report: Optional[Path],
+    report: Path | None,
     quiet: bool,
 ) -> None:
     from redact.parallel.batch import run_batch
@@ -225,7 +258,9 @@ def _batch(
         elif not quiet and kind in ("done", "skipped"):
             err.print(f"{kind}: {path}")
 
-    summary = run_batch(input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite, on_event=event)
+    summary = run_batch(
+        input, output, settings, jobs=jobs, executor=executor, address=cluster, overwrite=overwrite, on_event=event
+    )
     _write_report(report, summary.to_dict())
     counts = summary.counts
     line = ", ".join(f"{n} {k}" for k, n in counts.items())
@@ -239,10 +274,16 @@ def _batch(
 def batch_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="Folder of photos and videos (searched recursively)."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output folder (mirrors the input tree; holds redact-manifest.json)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Output folder (mirrors the input tree; holds redact-manifest.json)."
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed at once."),
-    executor: Optional[str] = typer.Option(None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."),
-    cluster: Optional[str] = typer.Option(None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786)."),
+    executor: str | None = typer.Option(
+        None, "--executor", help="serial, process or dask (default: process when --jobs > 1)."
+    ),
+    cluster: str | None = typer.Option(
+        None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     quality: str = _opt("quality", "--quality", "-q"),
@@ -251,8 +292,10 @@ def batch_command(
     audio: bool = _opt("audio", "--audio/--no-audio"),
     device: str = _opt("device", "--device"),
     max_megapixels: float = _opt("max_megapixels", "--max-megapixels"),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the batch summary as JSON."),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML or JSON file of settings (options given here win)."
+    ),
+    report: Path | None = typer.Option(None, "--report", help="Write the batch summary as JSON."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Redact a whole archive folder; a second run skips finished files and retries failed ones."""
@@ -278,8 +321,10 @@ def demo_command(
     output = folder / "demo.redacted.mp4"
     result = redact_video(clip, output, DEFAULTS, overwrite=True)
     if not quiet:
-        err.print(f"made {clip}; redacted it into {output}: {result.frames} frames, "
-                  f"faces found in {result.detections.get('face', 0)} detections, {result.fps:.1f} fps")
+        err.print(
+            f"made {clip}; redacted it into {output}: {result.frames} frames, "
+            f"faces found in {result.detections.get('face', 0)} detections, {result.fps:.1f} fps"
+        )
     if not result.detections.get("face"):
         raise RedactError("the demo face was not detected; the face model is not working")
 
@@ -288,27 +333,29 @@ def demo_command(
 def detect_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="Video to search."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Detections file (default: INPUT.detections.json)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Detections file (default: INPUT.detections.json)."
+    ),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     quality: str = _opt("quality", "--quality", "-q"),
-    face_threshold: Optional[float] = _opt("face_threshold", "--face-threshold"),
-    plate_threshold: Optional[float] = _opt("plate_threshold", "--plate-threshold"),
-    face_every: Optional[int] = _opt("face_every", "--face-every"),
-    plate_every: Optional[int] = _opt("plate_every", "--plate-every"),
+    face_threshold: float | None = _opt("face_threshold", "--face-threshold"),
+    plate_threshold: float | None = _opt("plate_threshold", "--plate-threshold"),
+    face_every: int | None = _opt("face_every", "--face-every"),
+    plate_every: int | None = _opt("plate_every", "--plate-every"),
     face_margin: float = _opt("face_margin", "--face-margin"),
     plate_margin: float = _opt("plate_margin", "--plate-margin"),
     hold: float = _opt("hold", "--hold"),
     backfill: float = _opt("backfill", "--backfill"),
     scene_cut: float = _opt("scene_cut", "--scene-cut"),
     device: str = _opt("device", "--device"),
-    threads: Optional[int] = _opt("threads", "--threads"),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings."),
+    threads: int | None = _opt("threads", "--threads"),
+    config: Path | None = typer.Option(None, "--config", help="TOML or JSON file of settings."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Detect and track, and write the detections file for review (no video is written)."""
+    from redact.media.source import probe
     from redact.pipeline.video import detect_video
     from redact.review.detections_file import Recorder
-    from redact.media.source import probe
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}
     settings = _settings_from(ctx, config, values)
@@ -345,12 +392,20 @@ def _ranges(values: list[str], what: str) -> list[tuple[float, float]]:
 def render_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="The video the detections file was made from."),
-    tracks: Path = typer.Option(..., "--tracks", help="Detections file (from `redact detect` or --save-tracks), reviewed."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4)."),
+    tracks: Path = typer.Option(
+        ..., "--tracks", help="Detections file (from `redact detect` or --save-tracks), reviewed."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4)."),
     overwrite: bool = typer.Option(False, "--overwrite"),
-    keep_visible: str = typer.Option("", "--keep-visible", help="Track ids to leave uncovered, e.g. 3,7 (people who consented)."),
-    add_region: list[str] = typer.Option([], "--add-region", help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable."),
-    cover_all: list[str] = typer.Option([], "--cover-all", help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable."),
+    keep_visible: str = typer.Option(
+        "", "--keep-visible", help="Track ids to leave uncovered, e.g. 3,7 (people who consented)."
+    ),
+    add_region: list[str] = typer.Option(
+        [], "--add-region", help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable."
+    ),
+    cover_all: list[str] = typer.Option(
+        [], "--cover-all", help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable."
+    ),
     style: str = _opt("style", "--style"),
     shape: str = _opt("shape", "--shape"),
     face_margin: float = _opt("face_margin", "--face-margin"),
@@ -360,12 +415,12 @@ def render_command(
     preset: str = _opt("preset", "--preset"),
     audio: bool = _opt("audio", "--audio/--no-audio"),
     keep_metadata: bool = _opt("keep_metadata", "--keep-metadata/--strip-metadata"),
-    report: Optional[Path] = typer.Option(None, "--report"),
+    report: Path | None = typer.Option(None, "--report"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Redact exactly what a (reviewed) detections file says, without detecting again."""
-    from redact.media.source import probe
     from redact.media.outputs import default_output
+    from redact.media.source import probe
     from redact.pipeline.video import redact_video
     from redact.review.detections_file import add_cover_all, add_manual, load
 
@@ -378,7 +433,7 @@ def render_command(
     plan, data = load(tracks, info, ids)
     for value in add_region:
         span, _, box = value.partition(":")
-        (start, end), = _ranges([span], "--add-region")
+        ((start, end),) = _ranges([span], "--add-region")
         try:
             coords = [float(v) for v in box.split(",")]
         except ValueError:
@@ -402,16 +457,20 @@ def render_command(
             progress.stop()
     _write_report(report, result.to_dict())
     if not quiet:
-        err.print(f"[green]done[/]: {result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}")
+        err.print(
+            f"[green]done[/]: {result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}"
+        )
 
 
 @app.command("preview")
 def preview_command(
     input: Path = typer.Argument(..., help="Video to preview."),
-    tracks: Optional[Path] = typer.Option(None, "--tracks", help="Detections file; without it, detection runs first (default settings)."),
-    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG (default: INPUT.preview.png)."),
+    tracks: Path | None = typer.Option(
+        None, "--tracks", help="Detections file; without it, detection runs first (default settings)."
+    ),
+    sheet: Path | None = typer.Option(None, "--sheet", help="Contact sheet PNG (default: INPUT.preview.png)."),
     frames: int = typer.Option(16, "--frames", min=1, help="How many frames the sheet samples."),
-    video: Optional[Path] = typer.Option(None, "--video", help="Also write a small preview video with boxes drawn."),
+    video: Path | None = typer.Option(None, "--video", help="Also write a small preview video with boxes drawn."),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
@@ -420,8 +479,8 @@ def preview_command(
 
     from redact.media.source import probe
     from redact.pipeline.video import detect_video
-    from redact.review.preview import preview_sheet, preview_video
     from redact.review.detections_file import Recorder, load
+    from redact.review.preview import preview_sheet, preview_video
 
     info = probe(input)
     if tracks is None:
@@ -450,11 +509,17 @@ def preview_command(
 @app.command("verify")
 def verify_command(
     input: Path = typer.Argument(..., help="Redacted photo or video to check before publishing."),
-    sheet: Optional[Path] = typer.Option(None, "--sheet", help="Contact sheet PNG of the frames in question (default: INPUT.verify.png)."),
+    sheet: Path | None = typer.Option(
+        None, "--sheet", help="Contact sheet PNG of the frames in question (default: INPUT.verify.png)."
+    ),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     every: int = typer.Option(1, "--every", min=1, help="Check every Nth frame (1 = all)."),
-    threshold: float = typer.Option(0.6, "--threshold", help="Report detections scoring at least this (large faces from half of it). Covered regions can score up to ~0.3 as face-shaped blobs; lower it to see weaker candidates."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write the findings as JSON."),
+    threshold: float = typer.Option(
+        0.6,
+        "--threshold",
+        help="Report detections scoring at least this (large faces from half of it). Covered regions can score up to ~0.3 as face-shaped blobs; lower it to see weaker candidates.",
+    ),
+    report: Path | None = typer.Option(None, "--report", help="Write the findings as JSON."),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
     """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""
@@ -497,13 +562,21 @@ def verify_command(
 def review_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="The video to review."),
-    tracks: Optional[Path] = typer.Option(None, "--tracks", help="Detections file to review (default: INPUT.detections.json; detected first when missing)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where the page's Render writes (default: INPUT.redacted.mp4)."),
+    tracks: Path | None = typer.Option(
+        None,
+        "--tracks",
+        help="Detections file to review (default: INPUT.detections.json; detected first when missing).",
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Where the page's Render writes (default: INPUT.redacted.mp4)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Let Render replace an existing output."),
-    no_browser: bool = typer.Option(False, "--no-browser", help="Print the page's address instead of opening a browser."),
+    no_browser: bool = typer.Option(
+        False, "--no-browser", help="Print the page's address instead of opening a browser."
+    ),
     targets: str = typer.Option(",".join(DEFAULTS.targets), "--targets", help=HELP["targets"]),
     quality: str = _opt("quality", "--quality", "-q"),
-    config: Optional[Path] = typer.Option(None, "--config", help="TOML or JSON file of settings for detection."),
+    config: Path | None = typer.Option(None, "--config", help="TOML or JSON file of settings for detection."),
 ) -> None:
     """Check and correct a redaction in a local web page (127.0.0.1 only), then render and verify from it."""
     import threading

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class Detections:
         object.__setattr__(self, "filled", filled)
 
     @classmethod
-    def empty(cls) -> "Detections":
+    def empty(cls) -> Detections:
         return cls(np.zeros((0, 4)), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0))
 
     @classmethod
@@ -64,7 +64,7 @@ class Detections:
         boxes: np.ndarray | Sequence[Sequence[float]],
         scores: np.ndarray | Sequence[float] | None = None,
         kind: str = "face",
-    ) -> "Detections":
+    ) -> Detections:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         n = len(boxes)
         if scores is None:
@@ -72,7 +72,7 @@ class Detections:
         return cls(boxes, scores, np.full(n, kind_code(kind)), np.full(n, -1), np.zeros(n, dtype=bool))
 
     @classmethod
-    def merge(cls, parts: Iterable["Detections"]) -> "Detections":
+    def merge(cls, parts: Iterable[Detections]) -> Detections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return cls.empty()
@@ -89,23 +89,21 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
-    def __getitem__(self, index: np.ndarray | slice | int) -> "Detections":
+    def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1) if index != -1 else slice(-1, None)
         return Detections(
             self.boxes[index], self.scores[index], self.kinds[index], self.track_ids[index], self.filled[index]
         )
 
-    def of_kind(self, kind: str) -> "Detections":
+    def of_kind(self, kind: str) -> Detections:
         return self[self.kinds == kind_code(kind)]
 
     def kind_names(self) -> list[str]:
         return [KINDS[k] for k in self.kinds]
 
-    def with_track_ids(self, track_ids: np.ndarray, filled: np.ndarray | None = None) -> "Detections":
-        return Detections(
-            self.boxes, self.scores, self.kinds, track_ids, self.filled if filled is None else filled
-        )
+    def with_track_ids(self, track_ids: np.ndarray, filled: np.ndarray | None = None) -> Detections:
+        return Detections(self.boxes, self.scores, self.kinds, track_ids, self.filled if filled is None else filled)
 
     @property
     def widths(self) -> np.ndarray:

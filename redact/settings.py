@@ -92,7 +92,7 @@ class Settings:
         if self.threads is not None and self.threads < 1:
             raise ConfigError("threads must be 1 or more")
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,7 +144,9 @@ def load_config(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") from exc
+        raise ConfigError(
+            f"config file {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}"
+        ) from exc
     known = {f.name for f in dataclasses.fields(Settings)}
     data = {str(k).replace("-", "_"): v for k, v in data.items()}
     unknown = sorted(set(data) - known)

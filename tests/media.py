@@ -14,7 +14,9 @@ from redact.demo import demo_face
 def pattern(width: int, height: int, index: int = 0) -> np.ndarray:
     """A smooth gradient (re-encodes almost losslessly) with an 8-px checkerboard square that any cover changes."""
     yy, xx = np.mgrid[0:height, 0:width]
-    image = np.stack([xx * 200 // max(width, 1) + 20, yy * 200 // max(height, 1) + 20, np.full_like(xx, 90 + index % 5)], -1)
+    image = np.stack(
+        [xx * 200 // max(width, 1) + 20, yy * 200 // max(height, 1) + 20, np.full_like(xx, 90 + index % 5)], -1
+    )
     return image.astype(np.uint8)
 
 
@@ -172,7 +174,9 @@ def exif_with_gps_and_thumbnail(make: str, model: str, thumbnail_jpeg: bytes) ->
     return b"Exif\0\0" + b"II*\0" + struct.pack("<I", 8) + ifd0(gps_at, ifd1_at) + gps + ifd1 + thumbnail_jpeg
 
 
-def write_with_cover(path: Path, *, cover_size: int = 1000, size: tuple[int, int] = (320, 180), frames: int = 10, flagged: bool = True) -> Path:
+def write_with_cover(
+    path: Path, *, cover_size: int = 1000, size: tuple[int, int] = (320, 180), frames: int = 10, flagged: bool = True
+) -> Path:
     """A clip whose first-added video stream is a one-picture JPEG cover: an attached picture when
     ``flagged`` (MP4 keeps the flag; Matroska stores it as an ordinary track first, without it)."""
     import cv2
@@ -202,7 +206,9 @@ def write_with_cover(path: Path, *, cover_size: int = 1000, size: tuple[int, int
     return path
 
 
-def write_two_videos(path: Path, small: tuple[int, int] = (160, 90), large: tuple[int, int] = (320, 180), frames: int = 10) -> Path:
+def write_two_videos(
+    path: Path, small: tuple[int, int] = (160, 90), large: tuple[int, int] = (320, 180), frames: int = 10
+) -> Path:
     """A Matroska file with two video streams, the small one first."""
     with av.open(str(path), "w", format="matroska") as container:
         streams = []
@@ -280,7 +286,10 @@ def write_tagged_clip(
     with av.open(str(path), "w") as container:
         video = container.add_stream(codec, rate=25)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
-        video.options = {**({"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {"crf": "1"}), **(options or {})}
+        video.options = {
+            **({"crf": "0", "preset": "ultrafast"} if codec == "libx264" else {"crf": "1"}),
+            **(options or {}),
+        }
         ctx = video.codec_context
         ctx.colorspace = int(space)
         ctx.color_range = int(ColorRange.JPEG if full_range else ColorRange.MPEG)
@@ -306,7 +315,11 @@ def _color_enum(kind: str, name: str) -> int:
         "ColorTrc": {"bt709": 1, "smpte170m": 6, "smpte2084": 16, "arib-std-b67": 18},
     }
     enum = getattr(r, kind, None)
-    return int(enum[name.upper().replace("-", "_")]) if enum is not None and name.upper().replace("-", "_") in getattr(enum, "__members__", {}) else values[kind][name]
+    return (
+        int(enum[name.upper().replace("-", "_")])
+        if enum is not None and name.upper().replace("-", "_") in getattr(enum, "__members__", {})
+        else values[kind][name]
+    )
 
 
 def shown_rgb(path: Path) -> tuple[np.ndarray, dict[str, int]]:
@@ -328,7 +341,9 @@ def shown_rgb(path: Path) -> tuple[np.ndarray, dict[str, int]]:
         return rgb.to_ndarray().astype(np.float64) / 257.0, tags
 
 
-def write_late_audio(path: Path, *, start: float = 0.5, codec: str = "pcm_s16le", frames: int = 50, fps: int = 25) -> Path:
+def write_late_audio(
+    path: Path, *, start: float = 0.5, codec: str = "pcm_s16le", frames: int = 50, fps: int = 25
+) -> Path:
     """A clip whose audio starts ``start`` seconds after its first video frame (as a MOV edit does)."""
     rate = 48000
     with av.open(str(path), "w") as container:
@@ -347,7 +362,9 @@ def write_late_audio(path: Path, *, start: float = 0.5, codec: str = "pcm_s16le"
             if codec.startswith("pcm"):
                 samples = av.AudioFrame.from_ndarray(np.repeat(chunk, 2)[None, :], format="s16", layout="stereo")
             else:
-                samples = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]).astype(np.float32) / 32768, format="fltp", layout="stereo")
+                samples = av.AudioFrame.from_ndarray(
+                    np.stack([chunk, chunk]).astype(np.float32) / 32768, format="fltp", layout="stereo"
+                )
             samples.sample_rate, samples.pts = rate, first
             container.mux(audio.encode(samples))
         container.mux(audio.encode(None))

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
-from redact.parallel.batch import MANIFEST_NAME, run_batch
+from PIL import Image
+
 from redact.errors import ConfigError, OutputError
+from redact.parallel.batch import MANIFEST_NAME, run_batch
 from redact.parallel.executors import create_executor
 from redact.pipeline.photo import redact_photo
 from redact.pipeline.video import redact_video
@@ -289,8 +289,9 @@ def test_executor_names_and_missing_dask(monkeypatch) -> None:
 
 def write_gop_clip(path: Path, frames: int, gop: int, fps: int = 25, size: tuple[int, int] = (160, 120)) -> Path:
     """A clip with a keyframe every ``gop`` frames and an audio track (odd sizes in 4:4:4)."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
@@ -332,7 +333,14 @@ def test_segments_of_one_video_join_to_the_single_pass(tmp_path: Path) -> None:
     redact_video(src, one, EXACT, detectors=scripted_factory(EXACT))
     parts = tmp_path / "parts.mp4"
     report = redact_video_segments(
-        src, parts, EXACT, jobs=2, executor="process", detector_factory=scripted_factory, segment_seconds=1.0, overlap=0.5
+        src,
+        parts,
+        EXACT,
+        jobs=2,
+        executor="process",
+        detector_factory=scripted_factory,
+        segment_seconds=1.0,
+        overlap=0.5,
     )
     assert report.frames == 90 and report.settings["segments"] == 3
     a, pts_a, tb_a = decode_frames(one)
@@ -357,7 +365,13 @@ def test_segmented_run_keeps_the_encoders_warnings(tmp_path: Path) -> None:
 
     src = write_gop_clip(tmp_path / "odd.mp4", frames=60, gop=15, size=(161, 121))
     report = redact_video_segments(
-        src, tmp_path / "out.mp4", EXACT, jobs=2, executor="serial", detector_factory=scripted_factory, segment_seconds=1.0
+        src,
+        tmp_path / "out.mp4",
+        EXACT,
+        jobs=2,
+        executor="serial",
+        detector_factory=scripted_factory,
+        segment_seconds=1.0,
     )
     assert report.settings["segments"] > 1
     assert any("odd frame size 161x121" in w for w in report.warnings), report.warnings

@@ -6,10 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import run_redact
 from media import write_clip
-
 
 redact = run_redact
 
@@ -153,11 +151,18 @@ def test_save_tracks_is_refused_where_it_cannot_apply(tmp_path: Path, target: st
     photo = folder / "p.png"
     Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(photo)
     src = photo if target == "photo" else folder
-    result = redact(str(src), "-o", str(tmp_path / ("out.png" if target == "photo" else "out")),
-                    "--save-tracks", str(tmp_path / "t.json"))
+    result = redact(
+        str(src),
+        "-o",
+        str(tmp_path / ("out.png" if target == "photo" else "out")),
+        "--save-tracks",
+        str(tmp_path / "t.json"),
+    )
     assert result.returncode == 2
     assert "--save-tracks" in one_error_line(result)
-    assert not (tmp_path / "t.json").exists() and not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
+    assert (
+        not (tmp_path / "t.json").exists() and not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
+    )
 
 
 def test_heic_output_without_the_extra_is_one_clear_line(tmp_path: Path) -> None:

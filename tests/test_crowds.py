@@ -7,15 +7,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import EXACT
 from media import checker, decode_frames, write_clip
+
 from redact.cover import styles
-from redact.detections import Detections
-from redact.tracking.motion import CameraMotion
-from redact.pipeline.video import redact_video
 from redact.cover.regions import FACE_MARGIN_PX, FILLED_MARGIN, grow, label_map, margins
+from redact.detections import Detections
+from redact.pipeline.video import redact_video
 from redact.settings import Settings
+from redact.tracking.motion import CameraMotion
 
 
 def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -83,11 +83,15 @@ def test_a_panning_crowd_stays_covered_between_detections_with_one_track_per_fac
             return Detections.from_boxes(np.array(boxes, np.float32))
 
     out = tmp_path / "out.mp4"
-    report = redact_video(src, out, EXACT.replace(face_every=6, hold=1.0, backfill=0.5), detectors={"faces": EverySixth()})
+    report = redact_video(
+        src, out, EXACT.replace(face_every=6, hold=1.0, backfill=0.5), detectors={"faces": EverySixth()}
+    )
     frames, _, _ = decode_frames(out)
     white = checker(16, 16, cell=4)[:, :, 0] > 128
     worst = min(
-        float((f[y1:y2, x1:x2].max(axis=2)[white] < 60).mean()) for f, boxes in zip(frames, truth) for x1, y1, x2, y2 in boxes
+        float((f[y1:y2, x1:x2].max(axis=2)[white] < 60).mean())
+        for f, boxes in zip(frames, truth)
+        for x1, y1, x2, y2 in boxes
     )
     assert worst > 0.95
     seen = {tuple(b) for i in range(0, len(truth), 6) for b in truth[i]}
@@ -99,8 +103,14 @@ def test_a_panning_crowd_stays_covered_between_detections_with_one_track_per_fac
 def test_hundreds_of_regions_are_covered_in_one_pass_exactly_as_each_alone() -> None:
     image = texture(960, 540, seed=3)
     rng = np.random.default_rng(4)
-    boxes = np.array([[x, y, x + rng.integers(8, 30), y + rng.integers(8, 30)]
-                      for y in range(0, 500, 36) for x in range(0, 920, 36)], dtype=np.float32)
+    boxes = np.array(
+        [
+            [x, y, x + rng.integers(8, 30), y + rng.integers(8, 30)]
+            for y in range(0, 500, 36)
+            for x in range(0, 920, 36)
+        ],
+        dtype=np.float32,
+    )
     assert len(boxes) >= 300
     for style in ("pixelate", "fill"):
         together = styles.apply(image.copy(), boxes, style, "ellipse")

@@ -10,11 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from media import face_image
+
 from redact.detections import KIND_CODES
-from redact.detectors import create_detector
-from redact.detectors import centerface
+from redact.detectors import centerface, create_detector
 from redact.errors import ConfigError, ModelError
 
 
@@ -62,8 +61,14 @@ def test_presets_accepted_and_blank_image_gives_nothing(quality: str) -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{"quality": "best"}, {"threshold": 0.0}, {"threshold": 1.5}, {"threads": 0}, {"device": "no-such-device"},
-     {"providers": ["NoSuchExecutionProvider"]}],
+    [
+        {"quality": "best"},
+        {"threshold": 0.0},
+        {"threshold": 1.5},
+        {"threads": 0},
+        {"device": "no-such-device"},
+        {"providers": ["NoSuchExecutionProvider"]},
+    ],
 )
 def test_bad_options_raise_config_error(options: dict) -> None:
     with pytest.raises(ConfigError):

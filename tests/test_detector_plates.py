@@ -24,7 +24,9 @@ try:
 except ModelError:
     HAVE_MODEL = False
 
-needs_model = pytest.mark.skipif(not HAVE_MODEL, reason=f'model package missing: pip install "{plates_mod.MODEL_REQUIREMENT}"')
+needs_model = pytest.mark.skipif(
+    not HAVE_MODEL, reason=f'model package missing: pip install "{plates_mod.MODEL_REQUIREMENT}"'
+)
 
 
 def _evaldata() -> Path:
@@ -221,7 +223,9 @@ def test_a_placard_of_words_is_not_a_plate_but_is_text(plate_detector):
 
     img = _sign_image()
     assert len(create_text(threads=1).detect(img)) >= 3  # the words are text ...
-    assert len(plates_mod.create(threads=1, read=False).detect(img)) >= 3  # ... which the text model alone took for plates
+    assert (
+        len(plates_mod.create(threads=1, read=False).detect(img)) >= 3
+    )  # ... which the text model alone took for plates
     assert len(plate_detector.detect(img)) == 0  # ... and reading them says: a sign
 
 

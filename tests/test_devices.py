@@ -14,7 +14,7 @@ from redact.errors import ConfigError
 class FallsBackToCpu:
     """A session whose accelerator failed to start: ONNX Runtime then runs on the CPU only."""
 
-    def __init__(self, model, options, providers):  # noqa: ANN001 - the real signature
+    def __init__(self, model, options, providers):
         self.asked = providers
 
     def get_providers(self) -> list[str]:

@@ -10,10 +10,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import EXACT, ScriptedDetector, run_redact
+from media import (
+    PATCHES,
+    audio_offset,
+    pattern,
+    shown_rgb,
+    write_clip,
+    write_late_audio,
+    write_tagged_clip,
+    write_two_videos,
+    write_with_cover,
+)
 from PIL import Image
 
-from conftest import EXACT, ScriptedDetector, run_redact
-from media import PATCHES, audio_offset, pattern, shown_rgb, write_late_audio, write_clip, write_tagged_clip, write_two_videos, write_with_cover
 from redact.errors import OutputError
 from redact.media.outputs import atomic_output, partial_affixes
 from redact.pipeline.photo import redact_photo
@@ -150,7 +160,9 @@ def test_rgba_keeps_alpha_and_clears_what_transparency_hid(tmp_path: Path) -> No
 def test_animated_image_redacted_frame_by_frame(tmp_path: Path, ext: str) -> None:
     frames = [Image.fromarray(np.roll(pattern(160, 120), 7 * i, axis=1)) for i in range(5)]  # smooth, and moving
     src, out = tmp_path / f"anim{ext}", tmp_path / f"out{ext}"
-    frames[0].save(src, save_all=True, append_images=frames[1:], duration=[100, 120, 140, 160, 180], loop=0, lossless=True)
+    frames[0].save(
+        src, save_all=True, append_images=frames[1:], duration=[100, 120, 140, 160, 180], loop=0, lossless=True
+    )
     seen_in = {2}  # the detector finds the face in the middle frame only
     detector = ScriptedDetector(lambda i, img: [BOX] if i in seen_in else [])
     report = redact_photo(src, out, EXACT, detectors={"faces": detector})
@@ -191,7 +203,9 @@ def test_photo_over_the_pixel_limit_refused_before_decoding(tmp_path: Path) -> N
     # a PNG that declares 100000 x 100000 pixels (10 gigapixels) in a few bytes
     src = tmp_path / "bomb.png"
     header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    src.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    src.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
     result = redact(str(src), "-o", str(tmp_path / "out.png"))
     assert result.returncode == 2
     assert "10000 megapixels, over the limit of 120" in error_line(result)
@@ -238,7 +252,9 @@ def test_main_video_is_the_largest_real_video_stream(tmp_path: Path, make) -> No
 # -- truncated input ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ext,options", [(".mp4", {"movflags": "+faststart"}), (".mkv", {})], ids=["mp4-faststart", "mkv"])
+@pytest.mark.parametrize(
+    "ext,options", [(".mp4", {"movflags": "+faststart"}), (".mkv", {})], ids=["mp4-faststart", "mkv"]
+)
 def test_truncated_input_is_written_but_never_a_plain_success(tmp_path: Path, ext: str, options: dict) -> None:
     import json
 
@@ -249,7 +265,11 @@ def test_truncated_input_is_written_but_never_a_plain_success(tmp_path: Path, ex
     result = redact(str(src), "-o", str(out), "--targets", "faces", "--report", str(report))
     assert result.returncode == 6, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("redact: error:") and "input is truncated" in lines[-1] and "--allow-truncated" in lines[-1]
+    assert (
+        lines[-1].startswith("redact: error:")
+        and "input is truncated" in lines[-1]
+        and "--allow-truncated" in lines[-1]
+    )
     frames = video_out(out)[3]
     assert 10 < frames < 50  # what decoded is what the user has
     assert "input is truncated" in json.loads(report.read_text())["truncated"]
@@ -349,7 +369,12 @@ def patch_means(rgb: np.ndarray) -> np.ndarray:
     """Mean colour of the middle of each patch bar (away from edges that chroma subsampling blurs)."""
     height, width = rgb.shape[:2]
     bar = width // len(PATCHES)
-    return np.array([rgb[height // 4 : 3 * height // 4, i * bar + 8 : (i + 1) * bar - 8].reshape(-1, 3).mean(0) for i in range(len(PATCHES))])
+    return np.array(
+        [
+            rgb[height // 4 : 3 * height // 4, i * bar + 8 : (i + 1) * bar - 8].reshape(-1, 3).mean(0)
+            for i in range(len(PATCHES))
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -380,7 +405,11 @@ def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_rang
 # -- sound --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("ext,codec", [(".mov", "pcm_s16le"), (".mov", "aac"), (".mkv", "aac")], ids=["re-encoded", "copied-mov", "copied-mkv"])
+@pytest.mark.parametrize(
+    "ext,codec",
+    [(".mov", "pcm_s16le"), (".mov", "aac"), (".mkv", "aac")],
+    ids=["re-encoded", "copied-mov", "copied-mkv"],
+)
 def test_audio_offset_from_the_first_video_frame_kept(tmp_path: Path, ext: str, codec: str) -> None:
     from redact.pipeline.video import redact_video
 
@@ -401,7 +430,14 @@ def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ex
 
     from redact.pipeline.video import redact_video
 
-    src = write_tagged_clip(tmp_path / f"in{ext}", matrix="bt2020", pix_fmt="yuv420p10le", transfer=transfer, size=(384, 216), rotation=rotation)
+    src = write_tagged_clip(
+        tmp_path / f"in{ext}",
+        matrix="bt2020",
+        pix_fmt="yuv420p10le",
+        transfer=transfer,
+        size=(384, 216),
+        rotation=rotation,
+    )
     out = tmp_path / "out.mp4"
     redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [[0, 0, 16, 16]])})
     shown_in, tags_in = shown_rgb(src)
@@ -445,9 +481,13 @@ def test_hdr10_mastering_display_and_light_levels_carried(tmp_path: Path, codec:
     from redact.media.colour import Colour
     from redact.pipeline.video import redact_video
 
-    params = {"libx265": {"x265-params": f"hdr10=1:master-display={HDR10}:max-cll=1000,400"},
-              "libx264": {"x264-params": f"mastering-display={HDR10}:cll=1000,400"}}[codec]
-    src = write_tagged_clip(tmp_path / "in.mkv", matrix="bt2020", pix_fmt="yuv420p10le", transfer="smpte2084", codec=codec, options=params)
+    params = {
+        "libx265": {"x265-params": f"hdr10=1:master-display={HDR10}:max-cll=1000,400"},
+        "libx264": {"x264-params": f"mastering-display={HDR10}:cll=1000,400"},
+    }[codec]
+    src = write_tagged_clip(
+        tmp_path / "in.mkv", matrix="bt2020", pix_fmt="yuv420p10le", transfer="smpte2084", codec=codec, options=params
+    )
     out = tmp_path / "out.mp4"
     redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [])})
     with av.open(str(src)) as a, av.open(str(out)) as b:
@@ -469,7 +509,9 @@ def test_sigterm_stops_a_folder_run_with_one_line(tmp_path: Path) -> None:
     args = [sys.executable, "-m", "redact", str(folder), "-o", str(out), "--jobs", "2", "--quality", "thorough"]
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
     started = time.monotonic()
-    while not (out.is_dir() and [p for p in out.iterdir() if ".partial" in p.name]) and time.monotonic() - started < 120:
+    while (
+        not (out.is_dir() and [p for p in out.iterdir() if ".partial" in p.name]) and time.monotonic() - started < 120
+    ):
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
     time.sleep(0.5)
@@ -483,6 +525,8 @@ def test_sigterm_stops_a_folder_run_with_one_line(tmp_path: Path) -> None:
     files = json.loads((out / "redact-manifest.json").read_text())["files"]
     unfinished = [name for name, entry in files.items() if entry["status"] != "done"]
     assert unfinished and all("cancelled" in files[name]["error"] for name in unfinished)
-    assert sorted(p.name for p in out.iterdir()) == sorted(["redact-manifest.json", *(n for n in files if n not in unfinished)])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["redact-manifest.json", *(n for n in files if n not in unfinished)]
+    )
     time.sleep(1.0)
     assert not [pid for pid in workers if alive(pid)]

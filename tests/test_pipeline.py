@@ -8,9 +8,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
+
 from redact.errors import InputError, OutputError
 from redact.pipeline.video import redact_video
 from redact.review.verify import video_metadata
@@ -138,7 +138,11 @@ def test_metadata_and_extra_streams_dropped(tmp_path: Path) -> None:
         "encoder": "Phone Camera 1.0",
     }
     src = write_clip(
-        tmp_path / "tagged.mp4", frames=10, audio=True, tags=tags, data_stream=True,
+        tmp_path / "tagged.mp4",
+        frames=10,
+        audio=True,
+        tags=tags,
+        data_stream=True,
         options={"movflags": "use_metadata_tags"},  # write every tag, as phones do
     )
     with av.open(str(src)) as c:  # the input really carries them
@@ -162,8 +166,9 @@ def test_metadata_and_extra_streams_dropped(tmp_path: Path) -> None:
 def test_own_output_passes_the_metadata_check(tmp_path: Path, fmt: str, ext: str) -> None:
     # Matroska writes DURATION tags and a muxing-app name by itself: verify must not call the
     # tool's own clean output dirty, and must still see what the source carried
-    src = write_clip(tmp_path / f"in.{ext}", frames=3, fmt=fmt, audio=True,
-                     tags={"title": "secret", "location": "+48.85+002.35/"})
+    src = write_clip(
+        tmp_path / f"in.{ext}", frames=3, fmt=fmt, audio=True, tags={"title": "secret", "location": "+48.85+002.35/"}
+    )
     assert video_metadata(src), "the source's tags must be reported"
     dst = tmp_path / f"out.{ext}"
     run(src, dst)
@@ -238,7 +243,7 @@ def test_bad_inputs_raise_clear_errors(tmp_path: Path) -> None:
         run(text, out)
     good = write_clip(tmp_path / "good.mp4", frames=10)
     corrupt = tmp_path / "corrupt.mp4"
-    corrupt.write_bytes(good.read_bytes()[: 600])
+    corrupt.write_bytes(good.read_bytes()[:600])
     with pytest.raises(InputError):
         run(corrupt, out)
     audio_only = tmp_path / "audio.m4a"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
+
 from redact.errors import DetectionsFileError
 from redact.media.source import probe
 from redact.pipeline.video import detect_video, redact_video
@@ -146,9 +146,9 @@ def test_file_for_another_cut_of_the_video_refused_while_rendering(tmp_path: Pat
 @pytest.mark.parametrize("name", ["missing/sheet.png", "sheet.xyz"])
 def test_a_contact_sheet_that_cannot_be_written_is_an_output_error(tmp_path: Path, name: str) -> None:
     """It was a bare OSError (or OpenCV's error): "internal error", exit 70 (issue 14, defect 4)."""
-    from redact.review.contact import Tile, contact_sheet
     from redact.detections import Detections
     from redact.errors import OutputError
+    from redact.review.contact import Tile, contact_sheet
 
     tile = Tile(pattern(64, 48), Detections.empty(), "frame 0")
     with pytest.raises(OutputError, match="contact sheet"):

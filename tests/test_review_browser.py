@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
+
 from redact.media.source import probe
 from redact.pipeline.video import detect_video
 from redact.review.detections_file import Recorder
@@ -26,8 +26,11 @@ try:
     from playwright import sync_api
 except ImportError:
     sync_api = None
-MISSING = "playwright is not installed (pip install -e '.[test]')" if sync_api is None else (
-    "chromium is not installed (apt-get install chromium)" if not Path(CHROMIUM).exists() else None)
+MISSING = (
+    "playwright is not installed (pip install -e '.[test]')"
+    if sync_api is None
+    else ("chromium is not installed (apt-get install chromium)" if not Path(CHROMIUM).exists() else None)
+)
 if MISSING and os.environ.get("REDACT_REQUIRE_BROWSER") == "1":  # CI (.ci/run) installs both: no quiet skip there
     raise RuntimeError(MISSING)
 if MISSING:
@@ -46,7 +49,7 @@ SHIFT = 42  # pixels the manual box is moved left at its last frame
 
 def clip(path: Path) -> Path:
     images = []
-    for i in range(FRAMES):
+    for _i in range(FRAMES):
         image = pattern(W, H)
         for x1, y1, x2, y2 in (A, B, C):
             image[y1:y2, x1:x2] = checker(x2 - x1, y2 - y1)

@@ -12,17 +12,17 @@ import pytest
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
-from starlette.testclient import TestClient  # noqa: E402
+from conftest import EXACT, ScriptedDetector
+from media import checker, decode_frames, pattern, write_clip
+from starlette.testclient import TestClient
 
-from conftest import EXACT, ScriptedDetector  # noqa: E402
-from media import checker, decode_frames, pattern, write_clip  # noqa: E402
-from redact.errors import DetectionsFileError  # noqa: E402
-from redact.media.source import VideoSource, probe  # noqa: E402
-from redact.pipeline.video import detect_video  # noqa: E402
-from redact.review.studio.frames import FrameReader  # noqa: E402
-from redact.review.studio.server import create_app  # noqa: E402
-from redact.review.studio.session import ReviewSession  # noqa: E402
-from redact.review.detections_file import Recorder, load  # noqa: E402
+from redact.errors import DetectionsFileError
+from redact.media.source import VideoSource, probe
+from redact.pipeline.video import detect_video
+from redact.review.detections_file import Recorder, load
+from redact.review.studio.frames import FrameReader
+from redact.review.studio.server import create_app
+from redact.review.studio.session import ReviewSession
 
 W, H = 320, 160
 A, B = [20, 20, 60, 60], [120, 20, 160, 60]
@@ -64,8 +64,9 @@ def post(client: TestClient, path: str, body: dict | None = None):
 
 def gop_clip(path: Path, rotation: int, frames: int = 60) -> Path:
     """Key frames every 12 frames and B-frames (reordered timestamps): seeking has real work to do."""
-    import av
     from fractions import Fraction
+
+    import av
 
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25, options={"g": "12", "bf": "2", "preset": "fast", "crf": "18"})
@@ -99,7 +100,7 @@ def test_frame_reader_matches_render_order_at_random_positions(tmp_path: Path, n
 
 def _keys(info):
     with VideoSource(info, audio=False) as source:
-        return [f for f in source.items()]
+        return list(source.items())
 
 
 def test_state_tracks_and_exact_frame_jpeg(review) -> None:
@@ -114,7 +115,10 @@ def test_state_tracks_and_exact_frame_jpeg(review) -> None:
     shown = cv2.imdecode(np.frombuffer(reply.content, np.uint8), cv2.IMREAD_COLOR)
     truth = decode_frames(session.video)[0][17]
     assert np.abs(shown.astype(int) - truth).mean() < 3  # JPEG of the very frame
-    assert np.abs(shown.astype(int) - decode_frames(session.video)[0][16]).mean() > np.abs(shown.astype(int) - truth).mean()
+    assert (
+        np.abs(shown.astype(int) - decode_frames(session.video)[0][16]).mean()
+        > np.abs(shown.astype(int) - truth).mean()
+    )
     redacted = cv2.imdecode(np.frombuffer(client.get(f"/{TOKEN}/api/frame/17.jpg?look=redacted").content, np.uint8), 1)
     assert redacted[25:55, 25:55].max() < 40  # EXACT fills black, as render would
     assert client.get(f"/{TOKEN}/api/thumb/{summary['tracks'][0]['id']}.jpg").content[:2] == b"\xff\xd8"
@@ -135,8 +139,11 @@ def test_edit_undo_redo_save_round_trip(review) -> None:
     session, client = review
     tid = client.get(f"/{TOKEN}/api/summary").json()["tracks"][0]["id"]
     assert post(client, "edit", {"op": "keep_visible", "track": tid, "value": True}).status_code == 200
-    region = {"keyframes": [{"frame": 5, "box": [200, 100, 240, 140]}, {"time": 0.36, "box": [220, 100, 260, 140]}],
-              "start": {"frame": 5}, "end": {"frame": 9}}  # 0.36 s is frame 9 at 25 fps
+    region = {
+        "keyframes": [{"frame": 5, "box": [200, 100, 240, 140]}, {"time": 0.36, "box": [220, 100, 260, 140]}],
+        "start": {"frame": 5},
+        "end": {"frame": 9},
+    }  # 0.36 s is frame 9 at 25 fps
     summary = post(client, "edit", {"op": "add_manual", "region": region}).json()
     assert summary["manual_spans"] == [[5, 9]] and summary["dirty"]
     summary = post(client, "edit", {"op": "add_cover_all", "start": 20, "end": 22}).json()
@@ -262,8 +269,12 @@ def test_cli_serves_on_localhost_and_stops_when_the_page_closes(tmp_path: Path) 
 
     src = clip(tmp_path / "in.mp4", frames=10)
     detections(src)  # the default file beside the video is reopened, not detected again
-    process = subprocess.Popen([sys.executable, "-m", "redact", "review", str(src), "--no-browser"],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "300"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "redact", "review", str(src), "--no-browser"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     try:
         url = None
         for line in process.stderr:
@@ -275,8 +286,12 @@ def test_cli_serves_on_localhost_and_stops_when_the_page_closes(tmp_path: Path) 
         state = json.loads(urllib.request.urlopen(url + "api/state", timeout=10).read())
         assert state["ready"] and state["video"]["frame_count"] == 10
         origin = url.split("/", 3)
-        request = urllib.request.Request(url + "api/bye", data=b"{}", method="POST",
-                                         headers={"Content-Type": "application/json", "Origin": "/".join(origin[:3])})
+        request = urllib.request.Request(
+            url + "api/bye",
+            data=b"{}",
+            method="POST",
+            headers={"Content-Type": "application/json", "Origin": "/".join(origin[:3])},
+        )
         urllib.request.urlopen(request, timeout=10)
         assert process.wait(timeout=20) == 0
     finally:

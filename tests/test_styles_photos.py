@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media import exif_with_gps_and_thumbnail, face_image, pattern
 from PIL import Image
 
-from media import exif_with_gps_and_thumbnail, face_image, pattern
 from redact.cover import styles
 from redact.detectors import create_detector
 from redact.pipeline.photo import photo_metadata, redact_photo
-from redact.settings import Settings
 from redact.review.verify import verify
+from redact.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,7 @@ def test_each_style_hides_the_face_from_the_detector(faces, style: str, shape: s
     image, _ = scene()
     found = faces.detect(image)
     assert len(found) >= 1 and found.scores.max() > 0.6
-    from redact.cover.regions import margins
-    from redact.cover.regions import grow
+    from redact.cover.regions import grow, margins
 
     covered = styles.apply(image.copy(), grow(found, margins(Settings())), style, shape)
     after = faces.detect(covered)

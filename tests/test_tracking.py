@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
+
 from redact.pipeline.video import redact_video
 
 W, H, SIDE = 320, 160, 40
@@ -130,7 +130,9 @@ def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path)
             self.coarse: list[int] = []
 
         def frame_of(self, image: np.ndarray) -> int:  # which frame this is: where the square is
-            return int(np.argmin([np.abs(image[y1:y2, x1:x2].astype(int) - template).mean() for x1, y1, x2, y2 in truth]))
+            return int(
+                np.argmin([np.abs(image[y1:y2, x1:x2].astype(int) - template).mean() for x1, y1, x2, y2 in truth])
+            )
 
         def detect(self, image: np.ndarray) -> Detections:
             i = self.frame_of(image)

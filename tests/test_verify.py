@@ -8,12 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from media import face_image, pattern
+
 from redact.cover import styles
 from redact.detections import Detections
-from redact.settings import Settings
 from redact.review.verify import COVER_LOOKALIKE_SCORE, fine_detail, verify
+from redact.settings import Settings
 
 SIZES = (40, 72, 128)
 
@@ -49,7 +49,9 @@ def save(image: np.ndarray, path: Path) -> Path:
 @pytest.mark.parametrize("style", ["blur", "pixelate", "fill"])
 def test_weak_detections_on_the_tools_own_covers_are_dismissed(tmp_path: Path, style: str) -> None:
     image, boxes = crowd_photo()
-    covered = styles.cover(image.copy(), Detections.from_boxes(np.array(boxes, np.float32), kind="face"), Settings(style=style))
+    covered = styles.cover(
+        image.copy(), Detections.from_boxes(np.array(boxes, np.float32), kind="face"), Settings(style=style)
+    )
     path = save(covered, tmp_path / "covered.jpg")
     report = verify(path, Settings(targets=("faces",)), detectors={"faces": FixedDetector(boxes, 0.35)})
     # fill leaves one colour: dismissed at every size. Blur and mosaic leave edges (mosaic cells,
@@ -68,7 +70,9 @@ def test_a_face_left_visible_is_reported(tmp_path: Path) -> None:
 
 def test_one_face_left_visible_among_covered_ones_is_the_one_reported(tmp_path: Path) -> None:
     image, boxes = crowd_photo()
-    covered = styles.cover(image.copy(), Detections.from_boxes(np.array(boxes[:2], np.float32), kind="face"), Settings(style="fill"))
+    covered = styles.cover(
+        image.copy(), Detections.from_boxes(np.array(boxes[:2], np.float32), kind="face"), Settings(style="fill")
+    )
     path = save(covered, tmp_path / "one-left.jpg")
     report = verify(path, Settings(targets=("faces",)), detectors={"faces": FixedDetector(boxes, 0.35)})
     assert [f.box for f in report.findings] == [[float(v) for v in boxes[2]]]
@@ -76,7 +80,9 @@ def test_one_face_left_visible_among_covered_ones_is_the_one_reported(tmp_path: 
 
 def test_a_confident_detection_is_reported_even_on_a_smooth_region(tmp_path: Path) -> None:
     image, boxes = crowd_photo()
-    covered = styles.cover(image.copy(), Detections.from_boxes(np.array(boxes, np.float32), kind="face"), Settings(style="fill"))
+    covered = styles.cover(
+        image.copy(), Detections.from_boxes(np.array(boxes, np.float32), kind="face"), Settings(style="fill")
+    )
     path = save(covered, tmp_path / "covered.jpg")
     detector = FixedDetector(boxes, COVER_LOOKALIKE_SCORE + 0.1)
     assert len(verify(path, Settings(targets=("faces",)), detectors={"faces": detector}).findings) == len(boxes)

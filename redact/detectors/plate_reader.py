@@ -159,7 +159,12 @@ class PlateJudge:
         self.reader = reader
 
     def keep(
-        self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, candidates: np.ndarray, faint: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        candidates: np.ndarray,
+        faint: np.ndarray | None = None,
     ) -> np.ndarray:
         """``boxes``: every text box of the frame (context); ``candidates``: which may be plates;
         ``faint``: weaker boxes that are plates only if they read as one."""
@@ -174,7 +179,8 @@ class PlateJudge:
         for i, nb in near.items():
             if faint[i]:  # a weak detection needs a confident reading
                 keep[i] = (
-                    i in readings and readings[i].confidence >= FAINT_CONFIDENCE
+                    i in readings
+                    and readings[i].confidence >= FAINT_CONFIDENCE
                     and self._reads_as_lone_plate(boxes, i, nb, readings)
                 )
             else:
@@ -194,7 +200,8 @@ class PlateJudge:
         """A region of words: a neighbour of the candidate's own text size reads as words."""
         height = boxes[i][3] - boxes[i][1]
         return any(
-            j in readings and reads_as_words(readings[j])
+            j in readings
+            and reads_as_words(readings[j])
             and SAME_SIZE[0] <= (boxes[j][3] - boxes[j][1]) / height <= SAME_SIZE[1]
             for j in nb
         )

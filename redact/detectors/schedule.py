@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def coarse_intervals(settings: Settings, targets: list[str]) -> dict[str, int]:
     return {t: COARSE_EVERY[settings.quality] for t in targets if t == "faces"}
 
 
-def detection_stage(settings: Settings, detectors: Mapping[str, Detector]) -> "DetectionStage":
+def detection_stage(settings: Settings, detectors: Mapping[str, Detector]) -> DetectionStage:
     """The stage with the settings' schedule (preset, or --face-every/--plate-every)."""
     targets = list(detectors)
     return DetectionStage(detectors, intervals(settings, targets), coarse_intervals(settings, targets))
@@ -81,8 +81,8 @@ class DetectionStage:
             for t, k in (coarse or {}).items()
             if t in self.detectors and 0 < k < self.every[t] and hasattr(self.detectors[t], "detect_coarse")
         }
-        self.calls = {t: 0 for t in self.detectors}
-        self.coarse_calls = {t: 0 for t in self.coarse}
+        self.calls = dict.fromkeys(self.detectors, 0)
+        self.coarse_calls = dict.fromkeys(self.coarse, 0)
 
     def run(self, index: int, image: np.ndarray, force: bool = False) -> Detections | None:
         """Detections for this frame, or None when no detector was due (force: a first frame or a cut)."""

@@ -31,7 +31,7 @@ class Colour:
         return self.range == 2
 
     @classmethod
-    def of(cls, frame: av.VideoFrame) -> "Colour":
+    def of(cls, frame: av.VideoFrame) -> Colour:
         return cls(
             matrix=int(frame.colorspace),
             primaries=int(frame.color_primaries),
@@ -66,10 +66,10 @@ def _mastering_display(frame: av.VideoFrame) -> str | None:
     if data is None or len(data) < 88:
         return None
     v = struct.unpack("<22i", data[:88])
-    ratio = lambda i: v[i] / v[i + 1] if v[i + 1] else 0.0  # noqa: E731
+    ratio = lambda i: v[i] / v[i + 1] if v[i + 1] else 0.0
     if not (v[20] and v[21]):  # has_primaries, has_luminance
         return None
-    xy = lambda i: f"({round(ratio(i) * 50000)},{round(ratio(i + 2) * 50000)})"  # noqa: E731
+    xy = lambda i: f"({round(ratio(i) * 50000)},{round(ratio(i + 2) * 50000)})"
     return f"G{xy(4)}B{xy(8)}R{xy(0)}WP{xy(12)}L({round(ratio(18) * 10000)},{round(ratio(16) * 10000)})"
 
 
@@ -107,7 +107,7 @@ def full_i420_to_bgr(planes: np.ndarray, height: int, width: int) -> np.ndarray:
     quarter = (height // 2) * (width // 2)
     u = chroma[:quarter].reshape(height // 2, width // 2)
     v = chroma[quarter : 2 * quarter].reshape(height // 2, width // 2)
-    up = lambda c: cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)  # noqa: E731
+    up = lambda c: cv2.resize(c, (width, height), interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(cv2.merge([planes[:height], up(v), up(u)]), cv2.COLOR_YCrCb2BGR)
 
 
@@ -115,5 +115,5 @@ def bgr_to_full_i420(image: np.ndarray) -> np.ndarray:
     """The exact counterpart of :func:`full_i420_to_bgr`."""
     height, width = image.shape[:2]
     y, cr, cb = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
-    down = lambda c: cv2.resize(c, (width // 2, height // 2), interpolation=cv2.INTER_AREA)  # noqa: E731
+    down = lambda c: cv2.resize(c, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
     return np.concatenate([y.reshape(-1), down(cb).reshape(-1), down(cr).reshape(-1)]).reshape(height * 3 // 2, width)

@@ -6,8 +6,8 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from redact.errors import OutputError
 
@@ -18,7 +18,9 @@ def default_output(input_path: Path, suffix: str = ".mp4") -> Path:
 
 def check_name(path: Path) -> None:
     if len(path.name.encode()) > _name_max(path.parent if path.parent.is_dir() else Path(".")):
-        raise OutputError(f"{path.name[:40]}...: file name too long for this file system ({len(path.name.encode())} bytes)")
+        raise OutputError(
+            f"{path.name[:40]}...: file name too long for this file system ({len(path.name.encode())} bytes)"
+        )
 
 
 def check_side_file(path: Path, what: str) -> None:
@@ -103,7 +105,9 @@ def _claim(tmp: Path, final_path: Path, overwrite: bool) -> None:
     try:
         os.link(tmp, final_path)
     except FileExistsError:
-        raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+        raise OutputError(
+            f"{final_path}: already exists (written meanwhile by another run?); nothing was written"
+        ) from None
     except OSError:  # no hard links here (some network or FAT file systems): claim the name exclusively
         os.close(os.open(final_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
         os.replace(tmp, final_path)
@@ -129,9 +133,13 @@ def atomic_output(final_path: Path, overwrite: bool = True) -> Iterator[Path]:
             _claim(tmp, final_path, overwrite)
             _fsync_folder(final_path.parent)
         except FileExistsError:
-            raise OutputError(f"{final_path}: already exists (written meanwhile by another run?); nothing was written") from None
+            raise OutputError(
+                f"{final_path}: already exists (written meanwhile by another run?); nothing was written"
+            ) from None
         except OSError as exc:
-            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc
+            raise OutputError(
+                f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written"
+            ) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -148,4 +156,6 @@ def write_file(final_path: Path, data: bytes, overwrite: bool = True) -> None:
             if tmp.stat().st_size != len(data):
                 raise OSError(errno.EIO, "short write")
         except OSError as exc:
-            raise OutputError(f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written") from exc
+            raise OutputError(
+                f"{final_path}: writing the output failed ({exc.strerror or exc}); nothing was written"
+            ) from exc

@@ -53,7 +53,9 @@ def _named_layout(codec: av.audio.codeccontext.AudioCodecContext) -> av.AudioLay
     if not layout.name.endswith(" channels"):
         return layout
     if codec.channels not in STANDARD_LAYOUTS:
-        raise UnsupportedMediaError(f"audio with {codec.channels} unnamed channels cannot be re-encoded; use --no-audio")
+        raise UnsupportedMediaError(
+            f"audio with {codec.channels} unnamed channels cannot be re-encoded; use --no-audio"
+        )
     return av.AudioLayout(STANDARD_LAYOUTS[codec.channels])
 
 
@@ -108,7 +110,9 @@ class VideoSink:
             if codec in TEN_BIT_CODECS:
                 stream.pix_fmt = "yuv420p10le"  # libx264: High 10 profile; HDR stays HDR
             else:
-                self.warnings.append(f"{codec} is used at 8 bits here: the 10-bit input loses precision (use libx264 or libx265)")
+                self.warnings.append(
+                    f"{codec} is used at 8 bits here: the 10-bit input loses precision (use libx264 or libx265)"
+                )
         if not even:
             self.warnings.append(
                 f"odd frame size {info.width}x{info.height} kept exactly with 4:4:4 colour (some players prefer even sizes)"
@@ -119,7 +123,7 @@ class VideoSink:
         _tag(stream.codec_context, info.colour)
         return stream
 
-    def _add_audio(self, source: av.audio.stream.AudioStream, keep_metadata: bool) -> "_AudioOut":
+    def _add_audio(self, source: av.audio.stream.AudioStream, keep_metadata: bool) -> _AudioOut:
         allowed = AUDIO_COPY[self.format]
         name = source.codec_context.name
         if not allowed or name in allowed:
@@ -155,8 +159,11 @@ class VideoSink:
     def _convert(self, image: np.ndarray, pix_fmt: str) -> av.VideoFrame:
         colour = self.colour
         return av.VideoFrame.from_ndarray(image, format="bgr24").reformat(
-            format=pix_fmt, src_color_range=ColorRange.JPEG,
-            dst_colorspace=WORKING_MATRIX, dst_color_range=sws_range(colour.full), interpolation=ACCURATE,
+            format=pix_fmt,
+            src_color_range=ColorRange.JPEG,
+            dst_colorspace=WORKING_MATRIX,
+            dst_color_range=sws_range(colour.full),
+            interpolation=ACCURATE,
         )
 
     def _deep_planes(self, image: np.ndarray, deep: DeepPicture | None) -> np.ndarray:
@@ -250,4 +257,3 @@ def _set_stream_tags(out: av.stream.Stream, source: av.stream.Stream, keep_metad
     for key, value in source.metadata.items():
         if keep_metadata or key in SAFE_STREAM_TAGS:
             out.metadata[key] = value
-

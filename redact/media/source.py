@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import av
 import cv2
@@ -118,7 +118,9 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
 
 
-def _rotation_of(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[int, av.VideoFrame | None]:
+def _rotation_of(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> tuple[int, av.VideoFrame | None]:
     """Read the first frame to learn its display rotation (rotation lives in side data)."""
     for frame in container.decode(stream):
         return int(round(frame.rotation / 90.0)) * 90 % 360, frame
@@ -207,7 +209,9 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
             codec=ctx.codec.name,
             pix_fmt=ctx.pix_fmt,
             audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
-            other_streams=tuple(_describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index),
+            other_streams=tuple(
+                _describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index
+            ),
             stream_index=stream.index,
             end=end,
             colour=Colour.of(first),
@@ -258,8 +262,11 @@ def to_bgr(frame: av.VideoFrame) -> np.ndarray:
         return frame.to_ndarray(format="bgr24")
     full = colour_range(frame) == 2
     return frame.reformat(
-        format="bgr24", src_colorspace=WORKING_MATRIX, src_color_range=sws_range(full),
-        dst_color_range=ColorRange.JPEG, interpolation=ACCURATE,
+        format="bgr24",
+        src_colorspace=WORKING_MATRIX,
+        src_color_range=sws_range(full),
+        dst_color_range=ColorRange.JPEG,
+        interpolation=ACCURATE,
     ).to_ndarray()
 
 
@@ -285,7 +292,7 @@ class VideoSource:
         """After reading every frame: why the video looks cut short, or None (see :func:`truncation`)."""
         return truncation(self.info, self.frames, self.last_pts)
 
-    def __enter__(self) -> "VideoSource":
+    def __enter__(self) -> VideoSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -27,17 +27,18 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, CancelledError, Executor, Future, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from redact.detectors.base import Detector
 from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
-from redact.parallel.executors import check_executor, create_executor, worker_threads_here
-from redact.media.sink import CONTAINERS
 from redact.media.outputs import partial_affixes
+from redact.media.sink import CONTAINERS
+from redact.parallel.executors import check_executor, create_executor, worker_threads_here
 from redact.pipeline.photo import is_photo
 from redact.settings import Settings
 
@@ -88,7 +89,12 @@ class BatchSummary:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"done": len(self.done), "skipped": len(self.skipped), "failed": len(self.failed), "ignored": len(self.ignored)}
+        return {
+            "done": len(self.done),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "ignored": len(self.ignored),
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,6 +162,7 @@ def output_names(files: list[Path], video_suffix: str) -> dict[Path, Path | str]
     changes keeps its old extension in the name (``a.mov.mp4``); a clash left after that is an
     error message in place of a path.
     """
+
     def first_choice(rel: Path) -> Path:
         return rel.with_suffix(video_suffix) if media_kind(rel) == "video" else rel
 
@@ -192,7 +199,7 @@ def settings_key(settings: Mapping[str, Any]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
@@ -205,7 +212,9 @@ def load_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("files"), dict):
         raise OutputError(f"{path}: is not a redact batch manifest; move it away or choose another output folder")
     if data.get("version") != MANIFEST_VERSION:
-        raise OutputError(f"{path}: manifest version {data.get('version')} is not {MANIFEST_VERSION}; move it away to start afresh")
+        raise OutputError(
+            f"{path}: manifest version {data.get('version')} is not {MANIFEST_VERSION}; move it away to start afresh"
+        )
     return data
 
 
@@ -315,7 +324,9 @@ def check_folders(input_dir: Path, output_dir: Path) -> tuple[Path, Path]:
     if out == inp:
         raise OutputError(f"{output_dir}: is the input folder; choose a separate output folder")
     if out.is_relative_to(inp):
-        raise OutputError(f"{output_dir}: is inside the input folder {input_dir} (its outputs would become inputs); choose a folder outside it")
+        raise OutputError(
+            f"{output_dir}: is inside the input folder {input_dir} (its outputs would become inputs); choose a folder outside it"
+        )
     if inp.is_relative_to(out):
         raise OutputError(f"{output_dir}: contains the input folder {input_dir}; choose a folder outside it")
     if output_dir.exists() and not output_dir.is_dir():
@@ -433,7 +444,12 @@ def run_batch(
         queue.append(_Planned(rel, key, media_kind(rel) or "", target, inp / rel, out / target))
     if summary.failed:  # name clashes: record them (nothing of theirs is written)
         for result in summary.failed:
-            entries[result.path] = {"status": "failed", "error": result.error, "settings": settings_dict, "finished": _now()}
+            entries[result.path] = {
+                "status": "failed",
+                "error": result.error,
+                "settings": settings_dict,
+                "finished": _now(),
+            }
         save_manifest(manifest_path, manifest)
 
     def is_current(item: _Planned, entry: Mapping[str, Any] | None) -> bool:
@@ -486,14 +502,16 @@ def run_batch(
         """Remove what a failed attempt left: temporary files, and an output no "done" entry vouches for."""
         remove_partials(item.output_path)
         # (a worker that died just after renaming its output into place leaves a whole file)
-        if (not item.existed_before or item.overwrite) and (item.output_path.is_file() or item.output_path.is_symlink()):
+        if (not item.existed_before or item.overwrite) and (
+            item.output_path.is_file() or item.output_path.is_symlink()
+        ):
             with contextlib.suppress(OSError):
                 item.output_path.unlink()
 
     def finish(item: _Planned, future: Future) -> None:
         try:
             result = future.result()
-        except BaseException as exc:  # noqa: BLE001 - every failure of one file is recorded, none stops the batch
+        except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
             discard(item)
@@ -517,9 +535,25 @@ def run_batch(
         }
         save_manifest(manifest_path, manifest)
         summary.done.append(
-            FileResult(item.key, item.output_rel.as_posix(), "done", None, round(result["seconds"], 3), list(report.get("warnings") or []))
+            FileResult(
+                item.key,
+                item.output_rel.as_posix(),
+                "done",
+                None,
+                round(result["seconds"], 3),
+                list(report.get("warnings") or []),
+            )
         )
-        emit("done", item.rel, {"output": item.output_rel.as_posix(), "seconds": result["seconds"], "frames": report.get("frames"), "warnings": report.get("warnings") or []})
+        emit(
+            "done",
+            item.rel,
+            {
+                "output": item.output_rel.as_posix(),
+                "seconds": result["seconds"],
+                "frames": report.get("frames"),
+                "warnings": report.get("warnings") or [],
+            },
+        )
 
     def new_executor() -> Executor:
         return create_executor(name, jobs=jobs, address=address)
@@ -560,8 +594,19 @@ def run_batch(
                 if pool is None:
                     pool = new_executor()
                     sized(pool)
-                job = Job(item.key, item.kind, str(item.input_path), str(item.output_path), settings, item.overwrite, detector_factory, worker_threads)
-                emit("start", item.rel, {"output": item.output_rel.as_posix(), "kind": item.kind, "retry": item.suspect})
+                job = Job(
+                    item.key,
+                    item.kind,
+                    str(item.input_path),
+                    str(item.output_path),
+                    settings,
+                    item.overwrite,
+                    detector_factory,
+                    worker_threads,
+                )
+                emit(
+                    "start", item.rel, {"output": item.output_rel.as_posix(), "kind": item.kind, "retry": item.suspect}
+                )
                 item.submitted = time.perf_counter()
                 try:
                     future = pool.submit(run_job, job)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from redact.errors import ConfigError
 
@@ -120,7 +121,9 @@ class ManagedExecutor(Executor):
         self.shutdown(wait=True, cancel_futures=True)
 
     def __repr__(self) -> str:
-        return f"<{self.name} executor, {self.workers} worker(s), {self.worker_threads or 'auto'} detector thread(s) each>"
+        return (
+            f"<{self.name} executor, {self.workers} worker(s), {self.worker_threads or 'auto'} detector thread(s) each>"
+        )
 
 
 def _init_process_worker(threads: int) -> None:
@@ -187,9 +190,7 @@ def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
         threads = None  # machines unknown: each worker picks its share (see worker_threads_here)
     else:
         try:
-            cluster = LocalCluster(
-                n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
         except Exception as exc:
             raise ConfigError(f"cannot start a local Dask cluster: {exc}") from exc
         closers.append(cluster.close)
@@ -202,7 +203,9 @@ def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
         workers = jobs
         threads = threads_per_job(jobs)
     # pure=False: a file run again (after a failure) is a new task, never a cached result
-    return ManagedExecutor("dask", client.get_executor(pure=False), workers=workers, worker_threads=threads, closers=closers)
+    return ManagedExecutor(
+        "dask", client.get_executor(pure=False), workers=workers, worker_threads=threads, closers=closers
+    )
 
 
 def worker_threads_here() -> int | None:

@@ -24,19 +24,29 @@ import heapq
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import av
 
 from redact.cover import styles
 from redact.errors import InputError, OutputError
-from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import Frame, VideoInfo, VideoSource, _open, decode_picture, main_video_stream, probe, truncation
 from redact.media.outputs import atomic_output, check_output
+from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
+from redact.media.source import (
+    Frame,
+    VideoInfo,
+    VideoSource,
+    _open,
+    decode_picture,
+    main_video_stream,
+    probe,
+    truncation,
+)
 from redact.settings import Settings
 
 #: a segment is never made shorter than this (seconds): shorter ones cost more in overlap than they gain
@@ -77,7 +87,9 @@ def keyframe_index(path: Path) -> KeyframeIndex | None:
                 if packet.is_keyframe:
                     keys.append(packet.pts)
         except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: reading the video's packets failed ({exc.strerror or exc}); the file may be corrupt") from exc
+            raise InputError(
+                f"{path}: reading the video's packets failed ({exc.strerror or exc}); the file may be corrupt"
+            ) from exc
         time_base = Fraction(stream.time_base)
     if not pts or not keys:
         return None
@@ -117,7 +129,9 @@ def plan_segments(index: KeyframeIndex, segment_seconds: float, overlap: float) 
         read_from = before[-1] if (n > 0 and before) else index.pts[0]
         read_to = end + over if end is not None else None
         first = bisect.bisect_left(index.pts, read_from)
-        own = (bisect.bisect_left(index.pts, end) if end is not None else len(index.pts)) - bisect.bisect_left(index.pts, start)
+        own = (bisect.bisect_left(index.pts, end) if end is not None else len(index.pts)) - bisect.bisect_left(
+            index.pts, start
+        )
         segments.append(Segment(n, start, end, read_from, read_to, first, own))
     return segments
 
@@ -139,7 +153,9 @@ class SegmentSource(VideoSource):
             for packet in self.container.demux(stream):
                 for frame in packet.decode():
                     if frame.pts is None:
-                        raise InputError(f"{self.info.path}: a frame without a timestamp; this video cannot be split into segments")
+                        raise InputError(
+                            f"{self.info.path}: a frame without a timestamp; this video cannot be split into segments"
+                        )
                     if frame.pts < seg.read_from:
                         continue  # from before the window (a seek lands on the keyframe at or before it)
                     if seg.read_to is not None and frame.pts >= seg.read_to:
@@ -165,11 +181,11 @@ class SegmentJob:
 
 def run_segment(job: SegmentJob) -> dict[str, Any]:
     """Redact one segment in this process: decode its window, track, encode only its own frames."""
-    from redact.parallel.batch import _default_detectors
     from redact.detectors.schedule import detection_stage
+    from redact.parallel.batch import _default_detectors
     from redact.parallel.executors import worker_threads_here
-    from redact.pipeline.video import RunReport, track_video
     from redact.pipeline.threads import Consumer
+    from redact.pipeline.video import RunReport, track_video
 
     started = time.perf_counter()
     settings = job.settings
@@ -177,7 +193,9 @@ def run_segment(job: SegmentJob) -> dict[str, Any]:
         settings = settings.replace(threads=job.threads or worker_threads_here())
     seg = job.segment
     info = dataclasses.replace(probe(Path(job.input), settings.max_megapixels), frame_count=None)
-    detectors = dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
+    detectors = (
+        dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
+    )
     stage = detection_stage(settings, detectors)
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
     own: list[int] = []
@@ -240,7 +258,9 @@ def join_segments(
         first = inputs[0].streams.video[0]
         for (p, _), c in zip(parts, inputs, strict=True):
             if c.streams.video[0].codec_context.extradata != first.codec_context.extradata:
-                raise OutputError(f"{final}: segment {p.name} was encoded with other codec parameters; cannot join without re-encoding")
+                raise OutputError(
+                    f"{final}: segment {p.name} was encoded with other codec parameters; cannot join without re-encoding"
+                )
         out = stack.enter_context(av.open(str(tmp), mode="w", format=fmt, options=options))
         if keep_metadata:
             out.metadata.update(dict(source.metadata))
@@ -253,7 +273,9 @@ def join_segments(
             for s in source.streams.audio:
                 name = s.codec_context.name
                 if allowed and name not in allowed:
-                    raise OutputError(f"{final}: audio codec {name} cannot be copied into {fmt}; write .mkv, or run in one pass")
+                    raise OutputError(
+                        f"{final}: audio codec {name} cannot be copied into {fmt}; write .mkv, or run in one pass"
+                    )
                 a = out.add_stream_from_template(s)
                 _set_stream_tags(a, s, keep_metadata)
                 audio_out[s.index] = a
@@ -344,7 +366,9 @@ def redact_video_segments(
         futures = [
             pool.submit(
                 run_segment,
-                SegmentJob(str(input_path), str(workdir / f"{s.number:05d}.mp4"), s, settings, detector_factory, threads),
+                SegmentJob(
+                    str(input_path), str(workdir / f"{s.number:05d}.mp4"), s, settings, detector_factory, threads
+                ),
             )
             for s in segments
         ]
@@ -365,7 +389,9 @@ def redact_video_segments(
         if info.other_streams:
             report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
         report.truncated = truncation(info, index.frames, index.pts[-1])
-        with atomic_output(output_path, overwrite) as tmp:  # renamed into place only once the join is complete and checked
+        with atomic_output(
+            output_path, overwrite
+        ) as tmp:  # renamed into place only once the join is complete and checked
             join_segments(
                 [(workdir / f"{s.number:05d}.mp4", s) for s in segments],
                 index,

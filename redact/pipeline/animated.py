@@ -8,8 +8,8 @@ are held in memory to be written again, so the whole animation must fit the pixe
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from PIL import Image

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from redact.cover import styles
-from redact.pipeline.animated import frame_count, redact_animation
-from redact.detections import KINDS, Detections
-from redact.detectors.schedule import build_detectors
-from redact.detectors.base import Detector
-from redact.errors import InputError, OutputError
-from redact.media.source import check_frame_size
-from redact.media.outputs import check_output, write_file
 from redact.cover.regions import boxed, covered_mask, grow, margins
+from redact.detections import KINDS, Detections
+from redact.detectors.base import Detector
+from redact.detectors.schedule import build_detectors
+from redact.errors import InputError, OutputError
+from redact.media.outputs import check_output, write_file
+from redact.media.source import check_frame_size
+from redact.pipeline.animated import frame_count, redact_animation
 from redact.settings import DEFAULTS, Settings
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF"}
@@ -287,7 +288,10 @@ def photo_metadata(path: Path) -> list[str]:
             if image.info.get(key):
                 findings.append(f"{key} block")
         for key, value in image.info.items():
-            if isinstance(key, str) and key.lower() in ("author", "description", "software", "creation time", "location", "comment") and value:
+            if (
+                isinstance(key, str)
+                and key.lower() in ("author", "description", "software", "creation time", "location", "comment")
+                and value
+            ):
                 findings.append(f"text chunk {key}")
     return sorted(set(findings))
-

@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 
 from redact.cover import styles
-from redact.detectors.schedule import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
+from redact.detectors.schedule import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
 from redact.errors import DetectionsFileError, InputError
-from redact.media.sink import VideoSink
-from redact.tracking.motion import CameraMotion
-from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.media.outputs import atomic_output, check_output
-from redact.tracking.scenecut import CutDetector
-from redact.settings import Settings
-from redact.tracking.tracker import Lookahead, Tracker
+from redact.media.sink import VideoSink
+from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.pipeline.threads import Consumer, Producer
+from redact.settings import Settings
+from redact.tracking.motion import CameraMotion
+from redact.tracking.scenecut import CutDetector
+from redact.tracking.tracker import Lookahead, Tracker
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Plan
@@ -97,8 +98,7 @@ def track_video(
     fps = float(info.frame_rate) or 25.0
     every = stage.every
     hold = {
-        KIND_CODES[TARGET_KINDS.get(t, "face")]: max(round(settings.hold * fps), 2 * k + 1)
-        for t, k in every.items()
+        KIND_CODES[TARGET_KINDS.get(t, "face")]: max(round(settings.hold * fps), 2 * k + 1) for t, k in every.items()
     }
     tracker = Tracker(hold)
     lookahead = Lookahead(max(round(settings.backfill * fps), max(every.values(), default=1)))
@@ -162,7 +162,7 @@ def track_video(
 
 def replay_video(
     source: VideoSource,
-    plan: "Plan",
+    plan: Plan,
     on_frame: Callable[[Frame, list[av.Packet], Detections], None],
     report: RunReport,
     on_progress: ProgressCallback | None = None,
@@ -208,7 +208,7 @@ def redact_video(
     detectors: Mapping[str, Detector] | None = None,
     on_progress: ProgressCallback | None = None,
     on_frame: FrameCallback | None = None,
-    plan: "Plan | None" = None,
+    plan: Plan | None = None,
 ) -> RunReport:
     """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded.
 
@@ -226,9 +226,7 @@ def redact_video(
         report.settings["every"] = dict(stage.every)
         report.settings["coarse_every"] = dict(stage.coarse)
     if info.other_streams:
-        report.warnings.append(
-            "dropped streams that can carry identifying data: " + ", ".join(info.other_streams)
-        )
+        report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
     with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path, overwrite) as tmp:
         container_tags = dict(source.container.metadata)
         sink = VideoSink(

@@ -59,7 +59,9 @@ def contact_sheet(tiles: list[Tile], path: Path, columns: int = 4, tile_width: i
     except cv2.error:  # an extension OpenCV cannot write
         written = False
     if not written:
-        raise OutputError(f"{path}: the contact sheet cannot be written there (folder missing or not writable, or not .png/.jpg)")
+        raise OutputError(
+            f"{path}: the contact sheet cannot be written there (folder missing or not writable, or not .png/.jpg)"
+        )
     return path
 
 

@@ -77,7 +77,11 @@ class Recorder:
     def __call__(self, frame: Frame, dets: Detections) -> None:
         self.pts.append(frame.pts)
         for box, score, kind, tid, filled in zip(
-            dets.boxes.tolist(), dets.scores.tolist(), dets.kinds.tolist(), dets.track_ids.tolist(), dets.filled.tolist()
+            dets.boxes.tolist(),
+            dets.scores.tolist(),
+            dets.kinds.tolist(),
+            dets.track_ids.tolist(),
+            dets.filled.tolist(),
         ):
             track = self.tracks.setdefault(tid, {"id": tid, "kind": KINDS[kind], "boxes": []})
             track["boxes"].append([frame.index, *(round(v, 2) for v in box), round(score, 4), 0 if filled else 1])
@@ -142,7 +146,9 @@ def _box(value: Any, where: str) -> list[float]:
     return [float(v) for v in value]
 
 
-def load(path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True) -> tuple[Plan, dict[str, Any]]:
+def load(
+    path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True
+) -> tuple[Plan, dict[str, Any]]:
     """Read and validate a detections file against the video it will be applied to."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -166,7 +172,9 @@ def from_data(
     if not isinstance(video, dict):
         raise _fail("missing 'video'")
     if (video.get("width"), video.get("height")) != (info.width, info.height):
-        raise _fail(f"made for a {video.get('width')}x{video.get('height')} video, not this {info.width}x{info.height} one")
+        raise _fail(
+            f"made for a {video.get('width')}x{video.get('height')} video, not this {info.width}x{info.height} one"
+        )
     if check_hash and video.get("sha256") != file_sha256(info.path):
         raise _fail(f"made for another video ({video.get('file')!r}); the input's contents differ")
     pts = (data.get("frames") or {}).get("pts")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import cv2
 
-from redact.review.contact import Tile, contact_sheet, draw_boxes, sample_indices
+from redact.media.outputs import atomic_output
 from redact.media.sink import VideoSink
 from redact.media.source import VideoInfo, VideoSource
-from redact.media.outputs import atomic_output
+from redact.review.contact import Tile, contact_sheet, draw_boxes, sample_indices
 from redact.review.detections_file import Plan
 
 

@@ -7,25 +7,33 @@ identifying metadata or extra stream left in the file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 
 import av
 import cv2
 import numpy as np
 
-from redact.review.contact import Tile, contact_sheet
 from redact.detections import KINDS, Detections
-from redact.detectors.schedule import build_detectors
 from redact.detectors.base import Detector
+from redact.detectors.schedule import build_detectors
 from redact.media.source import VideoSource, probe
 from redact.pipeline.photo import detect_photo, is_photo, load_photo, photo_metadata
+from redact.review.contact import Tile, contact_sheet
 from redact.settings import Settings
 
 #: container and stream tags that FFmpeg writes for structure and that identify no one
 #: (compared in lower case: Matroska writes DURATION on every stream)
-HARMLESS_TAGS = {"major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id", "language", "duration"}
+HARMLESS_TAGS = {
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "handler_name",
+    "vendor_id",
+    "language",
+    "duration",
+}
 #: the muxing-app name a bitexact Matroska/WebM file must carry; a versioned one is still reported
 HARMLESS_VALUES = {("encoder", "Lavf")}
 MAX_SHEET_FRAMES = 16
@@ -109,7 +117,10 @@ def residual(image: np.ndarray, dets: Detections) -> tuple[Detections, int]:
     if not len(dets):
         return dets, 0
     keep = np.array(
-        [s >= COVER_LOOKALIKE_SCORE or fine_detail(image, b) >= DETAIL_THRESHOLD for b, s in zip(dets.boxes, dets.scores)]
+        [
+            s >= COVER_LOOKALIKE_SCORE or fine_detail(image, b) >= DETAIL_THRESHOLD
+            for b, s in zip(dets.boxes, dets.scores)
+        ]
     )
     return dets[keep], int((~keep).sum())
 

@@ -50,7 +50,11 @@ class CameraMotion:
         if (np.linalg.norm(after - before, axis=1) < STILL_PX).mean() >= STILL_SHARE:
             return identity()  # part of the scene stands still: the camera does, whatever else moves
         fit, inliers = cv2.estimateAffinePartial2D(before, after, method=cv2.RANSAC, ransacReprojThreshold=1.0)
-        if fit is None or inliers is None or not self._trustworthy(before[inliers.reshape(-1) == 1], len(before), grey.shape):
+        if (
+            fit is None
+            or inliers is None
+            or not self._trustworthy(before[inliers.reshape(-1) == 1], len(before), grey.shape)
+        ):
             return identity()
         return self._to_frame_pixels(fit)
 

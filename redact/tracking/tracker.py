@@ -145,7 +145,9 @@ class TrackTable:
     kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # current estimate
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # centre motion per frame, [vx, vy, vx, vy]
+    velocity: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 4), np.float32)
+    )  # centre motion per frame, [vx, vy, vx, vy]
     last_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # where last detected
     last_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     birth_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -155,11 +157,13 @@ class TrackTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def select(self, keep: np.ndarray) -> "TrackTable":
+    def select(self, keep: np.ndarray) -> TrackTable:
         return TrackTable(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
 
-    def extend(self, other: "TrackTable") -> "TrackTable":
-        return TrackTable(**{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)})
+    def extend(self, other: TrackTable) -> TrackTable:
+        return TrackTable(
+            **{f.name: np.concatenate([getattr(self, f.name), getattr(other, f.name)]) for f in fields(self)}
+        )
 
 
 class Tracker:
@@ -251,8 +255,9 @@ class Tracker:
         if missed.any():
             r = rows[missed]
             # both ends in this frame's pixels: the look-ahead moves them back with the camera
-            step.gaps = Gaps(t.ids[r], t.kinds[r], t.scores[r], t.last_boxes[r].copy(), t.last_frames[r],
-                             boxes[missed].copy(), frame)
+            step.gaps = Gaps(
+                t.ids[r], t.kinds[r], t.scores[r], t.last_boxes[r].copy(), t.last_frames[r], boxes[missed].copy(), frame
+            )
         moved = gap >= 1
         r, g = rows[moved], gap[moved]
         shift = (centres(boxes[moved]) - centres(t.last_boxes[r])) / g[:, None]
@@ -263,7 +268,9 @@ class Tracker:
         f = r[first]
         if len(f):  # their motion just became known: the backfill can follow it back in time
             step.backfills.append(
-                Backfill(t.ids[f], t.kinds[f], t.scores[f], t.birth_boxes[f].copy(), t.birth_frames[f], t.velocity[f].copy())
+                Backfill(
+                    t.ids[f], t.kinds[f], t.scores[f], t.birth_boxes[f].copy(), t.birth_frames[f], t.velocity[f].copy()
+                )
             )
         t.boxes[rows] = boxes
         t.last_boxes[rows] = boxes
@@ -275,8 +282,18 @@ class Tracker:
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         self._next_id += n
         frames = np.full(n, frame, dtype=np.int64)
-        new = TrackTable(ids, dets.kinds.copy(), dets.scores.copy(), dets.boxes.copy(), np.zeros((n, 4), np.float32),
-                         dets.boxes.copy(), frames, frames.copy(), dets.boxes.copy(), np.zeros(n, bool))
+        new = TrackTable(
+            ids,
+            dets.kinds.copy(),
+            dets.scores.copy(),
+            dets.boxes.copy(),
+            np.zeros((n, 4), np.float32),
+            dets.boxes.copy(),
+            frames,
+            frames.copy(),
+            dets.boxes.copy(),
+            np.zeros(n, bool),
+        )
         self.tracks = self.tracks.extend(new)
         step.backfills.insert(0, Backfill(ids, new.kinds, new.scores, new.boxes.copy(), frames, new.velocity))
         return ids
@@ -290,8 +307,10 @@ class Tracker:
         if len(p):
             # Cover both where the motion says it went and where it was last seen: motion can stop
             # or turn (a camera that stops zooming), and a box between is cheap next to a leak.
-            union = np.concatenate([np.minimum(p.boxes[:, :2], p.last_boxes[:, :2]),
-                                    np.maximum(p.boxes[:, 2:], p.last_boxes[:, 2:])], axis=1)
+            union = np.concatenate(
+                [np.minimum(p.boxes[:, :2], p.last_boxes[:, :2]), np.maximum(p.boxes[:, 2:], p.last_boxes[:, 2:])],
+                axis=1,
+            )
             growth = np.minimum(MAX_GROWTH, GROWTH_PER_FRAME * (frame - p.last_frames))
             parts.append(Detections(grown(union, growth), p.scores, p.kinds, p.ids, np.ones(len(p), dtype=bool)))
         return Detections.merge(parts)

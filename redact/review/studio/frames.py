@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from typing import Iterator
+from collections.abc import Iterator
 
 import av
 import cv2
@@ -118,7 +118,9 @@ class FrameReader:
             source.close()
 
 
-def _chain(head: tuple[int, np.ndarray], decoder: Iterator[av.VideoFrame], pts: list[int], index: int, rotation: int) -> Iterator[tuple[int, np.ndarray]]:
+def _chain(
+    head: tuple[int, np.ndarray], decoder: Iterator[av.VideoFrame], pts: list[int], index: int, rotation: int
+) -> Iterator[tuple[int, np.ndarray]]:
     yield head
     for frame in decoder:
         index += 1

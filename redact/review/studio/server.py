@@ -15,9 +15,10 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import cv2
 from starlette.applications import Starlette
@@ -134,7 +135,10 @@ class ReviewApi:
             Route("/api/summary", guarded(lambda r: JSONResponse(self.ready().summary()))),
             Route("/api/times", guarded(self.times)),
             Route("/api/frame/{index:int}.jpg", guarded(self.frame)),
-            Route("/api/regions/{index:int}", guarded(lambda r: JSONResponse(self.ready().regions(r.path_params["index"])))),
+            Route(
+                "/api/regions/{index:int}",
+                guarded(lambda r: JSONResponse(self.ready().regions(r.path_params["index"]))),
+            ),
             Route("/api/thumb/{track:int}.jpg", guarded(self.thumb)),
             Route("/api/edit", guarded(self.edit), methods=["POST"]),
             Route("/api/bye", guarded(self.bye), methods=["POST"]),
@@ -145,10 +149,16 @@ class ReviewApi:
     def state(self, request: Request) -> Response:
         session, info = self.session, self.session.info
         body: dict[str, Any] = {
-            "ready": session.ready, "job": session.job.to_dict(),
-            "video": {"name": session.video.name, "width": info.width, "height": info.height,
-                      "frame_rate": float(info.frame_rate)},
-            "tracks_file": session.tracks_path.name, "output": session.output.name,
+            "ready": session.ready,
+            "job": session.job.to_dict(),
+            "video": {
+                "name": session.video.name,
+                "width": info.width,
+                "height": info.height,
+                "frame_rate": float(info.frame_rate),
+            },
+            "tracks_file": session.tracks_path.name,
+            "output": session.output.name,
         }
         if session.ready:
             body["video"]["frame_count"] = session.frame_count()
@@ -195,7 +205,9 @@ class ReviewApi:
             raise ValueError(f"refused: unexpected fields {', '.join(sorted(body))}; the page cannot choose paths")
         session, name = self.ready(), request.path_params["action"]
         work = {
-            "undo": session.undo, "redo": session.redo, "save": session.save,
+            "undo": session.undo,
+            "redo": session.redo,
+            "save": session.save,
             "render": lambda: session.start(session.render_and_verify, "render"),
         }.get(name)
         if work is None:
@@ -218,10 +230,12 @@ class ReviewApi:
 def create_app(session: ReviewSession, token: str, port: int, on_close: Callable[[], None] = lambda: None) -> Starlette:
     """The page, its files and its API under /TOKEN/; ``on_close`` is called when the page says goodbye."""
     api = ReviewApi(session, on_close)
-    app = Starlette(routes=[
-        Route(f"/{token}", lambda r: RedirectResponse(f"/{token}/")),
-        Mount(f"/{token}", routes=api.routes()),
-    ])
+    app = Starlette(
+        routes=[
+            Route(f"/{token}", lambda r: RedirectResponse(f"/{token}/")),
+            Mount(f"/{token}", routes=api.routes()),
+        ]
+    )
     app.add_middleware(Guard, token=token, port=port, on_request=api.touch)
     app.state.api = api
     return app

@@ -8,22 +8,23 @@ detections file and its output, both fixed when it is created.
 from __future__ import annotations
 
 import copy
-from fractions import Fraction
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
 from redact.cover import styles
+from redact.detections import KIND_CODES, Detections
 from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
+from redact.review.detections_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 from redact.review.studio.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
-from redact.detections import KIND_CODES, Detections
-from redact.review.detections_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 
 EDITABLE = ("keep_visible", "manual", "cover_all")
 UNDO_LIMIT = 200
@@ -108,7 +109,9 @@ class ReviewSession:
                 entries.setdefault(row[0], []).append(
                     ([float(v) for v in row[1:5]], score, KIND_CODES[track["kind"]], track["id"], not detected)
                 )
-        frames = {t["id"]: np.unique(np.array([r[0] for r in t.get("boxes") or []], dtype=np.int64)) for t in data["tracks"]}
+        frames = {
+            t["id"]: np.unique(np.array([r[0] for r in t.get("boxes") or []], dtype=np.int64)) for t in data["tracks"]
+        }
         with self.lock:
             self.track_boxes, self.track_entries, self.track_frames = shown, entries, frames
             self.track_runs = {tid: runs(f) for tid, f in frames.items()}
@@ -118,11 +121,16 @@ class ReviewSession:
             self._changed()
             self.dirty = False
         self.proxy_thread = threading.Thread(
-            target=self.proxy.fill, args=(self.info, data["frames"]["pts"], self.stop), name="redact-review-proxy", daemon=True
+            target=self.proxy.fill,
+            args=(self.info, data["frames"]["pts"], self.stop),
+            name="redact-review-proxy",
+            daemon=True,
         )
         self.proxy_thread.start()
 
-    def detect(self, settings: Settings, on_progress: Callable[[int, int | None], None] | None = None, detectors: Any = None) -> None:
+    def detect(
+        self, settings: Settings, on_progress: Callable[[int, int | None], None] | None = None, detectors: Any = None
+    ) -> None:
         """Run detection as `redact detect` does, write the detections file, then open it (in the job thread)."""
         from redact.pipeline.video import detect_video
 
@@ -183,11 +191,16 @@ class ReviewSession:
             for track in data["tracks"]:
                 rows = track.get("boxes") or []
                 detected = [r for r in rows if len(r) < 7 or r[6]]
-                tracks.append({
-                    "id": track["id"], "kind": track["kind"], "keep_visible": track["id"] in kept,
-                    "runs": self.track_runs[track["id"]], "boxes": len(rows),
-                    "score": round(max((r[5] for r in detected), default=0.0), 3),
-                })
+                tracks.append(
+                    {
+                        "id": track["id"],
+                        "kind": track["kind"],
+                        "keep_visible": track["id"] in kept,
+                        "runs": self.track_runs[track["id"]],
+                        "boxes": len(rows),
+                        "score": round(max((r[5] for r in detected), default=0.0), 3),
+                    }
+                )
             covered = np.zeros(self.frame_count(), dtype=bool)
             for tid, frames in self.track_frames.items():
                 if tid not in kept:
@@ -201,7 +214,9 @@ class ReviewSession:
                 "manual_spans": self._manual_spans(),
                 "cover_all": [list(span) for span in self._cover_all],
                 "uncovered": runs(np.flatnonzero(~covered)),
-                "can_undo": bool(self.undo_stack), "can_redo": bool(self.redo_stack), "dirty": self.dirty,
+                "can_undo": bool(self.undo_stack),
+                "can_redo": bool(self.redo_stack),
+                "dirty": self.dirty,
             }
 
     def _manual_spans(self) -> list[list[int]]:
@@ -219,7 +234,13 @@ class ReviewSession:
             boxes = [dict(b, keep_visible=b["id"] in kept) for b in self.track_boxes.get(index, [])]
             manual = [{"index": m, "box": [round(v, 2) for v in box]} for m, box in self._manual.get(index, [])]
             cover_all = any(a <= index <= b for a, b in self._cover_all)
-        return {"frame": index, "pts": self.data["frames"]["pts"][index], "boxes": boxes, "manual": manual, "cover_all": cover_all}
+        return {
+            "frame": index,
+            "pts": self.data["frames"]["pts"][index],
+            "boxes": boxes,
+            "manual": manual,
+            "cover_all": cover_all,
+        }
 
     def image(self, index: int, redacted: bool) -> np.ndarray:
         image = self.reader.get(index)
@@ -240,7 +261,7 @@ class ReviewSession:
         pad = 0.25 * max(x2 - x1, y2 - y1)
         x1, y1 = int(max(0, x1 - pad)), int(max(0, y1 - pad))
         x2, y2 = int(min(image.shape[1], x2 + pad)), int(min(image.shape[0], y2 + pad))
-        crop = image[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+        crop = image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
         scale = height / crop.shape[0]
         crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), height), interpolation=cv2.INTER_AREA)
         self.thumbs[track_id] = jpeg(crop)
@@ -319,16 +340,24 @@ class ReviewSession:
 
         self.save()
         plan, _ = from_data(self.data, self.info, check_hash=False)
-        result = redact_video(self.video, self.output, self.settings, overwrite=self.overwrite,
-                              on_progress=self._progress, plan=plan)
+        result = redact_video(
+            self.video, self.output, self.settings, overwrite=self.overwrite, on_progress=self._progress, plan=plan
+        )
         self.overwrite = True  # this session wrote it; rendering again after fixes replaces it
         self.job.stage, self.job.done, self.job.total = "verify", 0, result.frames
-        check = Settings(targets=self.settings.targets, face_threshold=VERIFY_THRESHOLD, plate_threshold=VERIFY_THRESHOLD)
+        check = Settings(
+            targets=self.settings.targets, face_threshold=VERIFY_THRESHOLD, plate_threshold=VERIFY_THRESHOLD
+        )
         report = verify(self.output, check, detectors=verify_detectors, on_progress=self._progress).to_dict()
         for finding in report["findings"]:
             finding["kept"] = self._on_kept_track(finding)
-        return {"output": self.output.name, "frames": result.frames, "covered_frames": result.covered_frames,
-                "warnings": result.warnings, "verify": report}
+        return {
+            "output": self.output.name,
+            "frames": result.frames,
+            "covered_frames": result.covered_frames,
+            "warnings": result.warnings,
+            "verify": report,
+        }
 
     def _on_kept_track(self, finding: dict[str, Any]) -> bool:
         """Whether verify found a face the person chose to leave visible (mostly inside a kept track's box)."""
