@@ -130,9 +130,7 @@ def run_command(
     config: Path | None = typer.Option(
         None, "--config", help="TOML or JSON file of settings (options given here win)."
     ),
-    report: Path | None = typer.Option(
-        None, "--report", help="Write a JSON report of the run and the settings used."
-    ),
+    report: Path | None = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
     save_tracks: Path | None = typer.Option(
         None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."
     ),

@@ -135,6 +135,11 @@ HELP: dict[str, str] = {
 }
 
 
+def parse_targets(text: str) -> tuple[str, ...]:
+    """'faces, plates' -> ('faces', 'plates'), as typed on the command line or in a config file."""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def load_config(path: Path) -> dict[str, Any]:
     """Read a TOML or JSON config file of settings; unknown keys are an error, not ignored."""
     try:
@@ -153,5 +158,5 @@ def load_config(path: Path) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"config file {path} has unknown settings: {', '.join(unknown)}")
     if isinstance(data.get("targets"), str):
-        data["targets"] = tuple(t.strip() for t in data["targets"].split(",") if t.strip())
+        data["targets"] = parse_targets(data["targets"])
     return data

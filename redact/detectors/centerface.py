@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from redact.detections import Detections
-from redact.detectors.onnx import open_session
+from redact.detectors.onnx import default_threads, open_session
 from redact.errors import ConfigError, ModelError
 
 # SHA-256 of redact/models/centerface.onnx as produced by tools/prepare_centerface.py.
@@ -106,12 +106,6 @@ def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = M
     if digest != sha256:
         raise ModelError(f"face model is corrupt or not the expected file (sha256 {digest[:12]}...)")
     return data
-
-
-def default_threads() -> int:
-    # Detection is most of the work, but video decode/encode run alongside; beyond 4 threads
-    # this small network gains little on CPU.
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 class CenterFaceDetector:

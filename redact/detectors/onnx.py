@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+
+def default_threads() -> int:
+    """Intra-op threads for a detector: ORT threads never spin (below), so decoding and encoding take
+    a core back whenever detection waits; beyond 4 threads these small networks gain little on a CPU."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def session_options(threads: int) -> Any:

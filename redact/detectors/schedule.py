@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
 
 from redact.detections import Detections
 from redact.detectors.base import Detector, create_detector
+from redact.detectors.onnx import default_threads
 from redact.settings import Settings
 
 #: target name -> detector backend name in the registry, and the kind of box it yields
@@ -27,12 +27,6 @@ SCHEDULE: dict[str, dict[str, int]] = {
 #: frame and get the frequent look; small, distant ones move a few pixels and get the full
 #: pass every ``SCHEDULE`` frames. 0 = no coarse passes.
 COARSE_EVERY: dict[str, int] = {"fast": 4, "balanced": 2, "thorough": 0}
-
-
-def default_threads() -> int:
-    # ORT threads never spin (see the detectors), so decoding and encoding take a core back
-    # whenever detection waits; beyond 4 threads these small networks gain little on a CPU
-    return max(1, min(4, os.cpu_count() or 1))
 
 
 def build_detectors(settings: Settings) -> dict[str, Detector]:

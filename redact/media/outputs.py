@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from redact.errors import OutputError
+
+
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read in chunks (a video is never held in memory)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def default_output(input_path: Path, suffix: str = ".mp4") -> Path:

@@ -19,7 +19,6 @@ output that no finished entry vouches for) is removed here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -36,7 +35,7 @@ from typing import Any
 
 from redact.detectors.base import Detector
 from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
-from redact.media.outputs import partial_affixes
+from redact.media.outputs import file_sha256, partial_affixes
 from redact.media.sink import CONTAINERS
 from redact.parallel.executors import check_executor, create_executor, worker_threads_here
 from redact.pipeline.photo import is_photo
@@ -188,11 +187,6 @@ def output_names(files: list[Path], video_suffix: str) -> dict[Path, Path | str]
 # -- hashes, the manifest and stray files ------------------------------------------------------
 
 
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def settings_key(settings: Mapping[str, Any]) -> str:
     kept = {k: v for k, v in settings.items() if k not in COMPUTE_ONLY}
     return json.dumps(kept, sort_keys=True, default=str)
@@ -307,7 +301,7 @@ def run_job(job: Job) -> dict[str, Any]:
         raise TruncatedInputError(f"{truncated} (allow_truncated = true in a config file accepts it)")
     if truncated:
         report.warnings.append(truncated)
-    output_sha256 = sha256_file(Path(job.output))
+    output_sha256 = file_sha256(Path(job.output))
     return {"report": report.to_dict(), "output_sha256": output_sha256, "seconds": time.perf_counter() - started}
 
 
@@ -460,7 +454,7 @@ def run_batch(
         if not item.output_path.is_file():
             return False
         try:
-            return sha256_file(item.output_path) == entry.get("output_sha256")
+            return file_sha256(item.output_path) == entry.get("output_sha256")
         except OSError:
             return False
 
@@ -468,7 +462,7 @@ def run_batch(
         """Hash the input and decide; True when the file is to be redacted now."""
         try:
             item.input_size = item.input_path.stat().st_size
-            item.input_sha256 = sha256_file(item.input_path)
+            item.input_sha256 = file_sha256(item.input_path)
         except OSError as exc:
             record_failure(item, f"{item.input_path}: cannot read ({exc.strerror or exc})")
             return False

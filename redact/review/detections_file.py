@@ -25,7 +25,6 @@ partly applied.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -37,18 +36,11 @@ import numpy as np
 
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.errors import DetectionsFileError
+from redact.media.outputs import file_sha256
 from redact.media.source import Frame, VideoInfo
 
 SCHEMA = "redact-detections"
 VERSION = 1
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def video_facts(info: VideoInfo) -> dict[str, Any]:
