@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redact.detectors.base import Detector
 from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
 from redact.media.outputs import file_sha256, partial_affixes
 from redact.media.sink import CONTAINERS
-from redact.parallel.executors import check_executor, create_executor, worker_threads_here
+from redact.parallel.executors import check_executor, create_executor
+from redact.parallel.worker import DetectorFactory, job_detectors, job_settings
 from redact.pipeline.photo import is_photo
 from redact.settings import Settings
 
@@ -55,7 +55,6 @@ COMPUTE_ONLY = ("threads", "max_megapixels", "allow_truncated")
 #: files/ignored counts), "ignored", "skipped", "start", "done", "failed".
 EventCallback = Callable[[str, Path, dict[str, Any]], None]
 #: builds a file's detectors inside the worker from its settings; must be picklable (a module-level function)
-DetectorFactory = Callable[[Settings], Mapping[str, Detector]]
 
 
 @dataclass
@@ -252,21 +251,6 @@ def remove_partials(output_path: Path) -> list[Path]:
 
 # -- the job a worker runs ---------------------------------------------------------------------
 
-_DETECTOR_CACHE: list[tuple[str, dict[str, Detector]]] = []  # the last detectors built here, by settings
-
-
-def _default_detectors(settings: Settings) -> dict[str, Detector]:
-    """The settings' own detectors, built once per worker process and reused for its next files."""
-    from redact.detectors.schedule import build_detectors
-
-    key = json.dumps(settings.to_dict(), sort_keys=True, default=str)
-    if _DETECTOR_CACHE and _DETECTOR_CACHE[0][0] == key:
-        return _DETECTOR_CACHE[0][1]
-    _DETECTOR_CACHE.clear()
-    detectors = build_detectors(settings)
-    _DETECTOR_CACHE.append((key, detectors))
-    return detectors
-
 
 @dataclass(frozen=True)
 class Job:
@@ -288,12 +272,8 @@ def run_job(job: Job) -> dict[str, Any]:
     from redact.pipeline.video import redact_video
 
     started = time.perf_counter()
-    settings = job.settings
-    if settings.threads is None:
-        threads = job.threads or worker_threads_here()
-        if threads:
-            settings = settings.replace(threads=threads)
-    detectors = job.detector_factory(settings) if job.detector_factory is not None else _default_detectors(settings)
+    settings = job_settings(job.settings, job.threads)
+    detectors = job_detectors(settings, job.detector_factory)
     redact = redact_video if job.kind == "video" else redact_photo
     report = redact(Path(job.input), Path(job.output), settings, overwrite=job.overwrite, detectors=detectors)
     truncated = getattr(report, "truncated", None)

@@ -24,21 +24,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from redact.errors import ConfigError
+from redact.parallel.worker import init_process_worker, threads_per_job
 
 EXECUTORS = ("serial", "process", "dask")
 DASK_HINT = "pip install 'redact[dask]'"
-
-
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def threads_per_job(jobs: int, cores: int | None = None) -> int:
-    """Detector (ONNX Runtime) threads for each of ``jobs`` files running at once on one machine."""
-    return max(1, (cores or cpu_count()) // max(1, jobs))
 
 
 class SerialExecutor(Executor):
@@ -126,18 +115,6 @@ class ManagedExecutor(Executor):
         )
 
 
-def _init_process_worker(threads: int) -> None:
-    # Keep each worker's libraries to its share of the cores.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, str(threads))
-    try:
-        import cv2
-
-        cv2.setNumThreads(threads)
-    except Exception:  # pragma: no cover - cv2 is a dependency; never fail a worker over a hint
-        pass
-
-
 def check_executor(name: str, jobs: int = 1) -> None:
     """Raise ConfigError now for a name, job count or missing extra that create_executor would refuse later."""
     if name not in EXECUTORS:
@@ -161,7 +138,7 @@ def create_executor(name: str = "serial", *, jobs: int = 1, address: str | None 
         pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_process_worker,
+            initializer=init_process_worker,
             initargs=(threads,),
         )
         return ManagedExecutor("process", pool, workers=jobs, worker_threads=threads)
@@ -206,15 +183,3 @@ def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
     return ManagedExecutor(
         "dask", client.get_executor(pure=False), workers=workers, worker_threads=threads, closers=closers
     )
-
-
-def worker_threads_here() -> int | None:
-    """Inside a Dask worker: this machine's cores shared among the worker's task threads; else None."""
-    try:
-        from distributed import get_worker
-
-        worker = get_worker()
-    except (ImportError, ValueError):
-        return None
-    nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
-    return threads_per_job(int(nthreads or 1))

@@ -182,20 +182,15 @@ class SegmentJob:
 def run_segment(job: SegmentJob) -> dict[str, Any]:
     """Redact one segment in this process: decode its window, track, encode only its own frames."""
     from redact.detectors.schedule import detection_stage
-    from redact.parallel.batch import _default_detectors
-    from redact.parallel.executors import worker_threads_here
+    from redact.parallel.worker import job_detectors, job_settings
     from redact.pipeline.threads import Consumer
     from redact.pipeline.video import RunReport, track_video
 
     started = time.perf_counter()
-    settings = job.settings
-    if settings.threads is None and (job.threads or worker_threads_here()):
-        settings = settings.replace(threads=job.threads or worker_threads_here())
+    settings = job_settings(job.settings, job.threads)
     seg = job.segment
     info = dataclasses.replace(probe(Path(job.input), settings.max_megapixels), frame_count=None)
-    detectors = (
-        dict(job.detector_factory(settings)) if job.detector_factory is not None else _default_detectors(settings)
-    )
+    detectors = job_detectors(settings, job.detector_factory)
     stage = detection_stage(settings, detectors)
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
     own: list[int] = []
