@@ -39,7 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-from redact.cover.regions import clip_box, covered_mask, grow, margins
+from redact.boxes import clip_box
+from redact.cover.regions import covered_mask, grow, margins
 from redact.detections import Detections
 from redact.detectors.schedule import build_detectors
 from redact.media.source import to_bgr

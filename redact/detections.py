@@ -67,8 +67,7 @@ class Detections:
     ) -> Detections:
         boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
         n = len(boxes)
-        if scores is None:
-            scores = np.ones(n, dtype=np.float32)
+        scores = np.ones(n, dtype=np.float32) if scores is None else np.asarray(scores, dtype=np.float32)
         return cls(boxes, scores, np.full(n, kind_code(kind)), np.full(n, -1), np.zeros(n, dtype=bool))
 
     @classmethod
@@ -104,11 +103,3 @@ class Detections:
 
     def with_track_ids(self, track_ids: np.ndarray, filled: np.ndarray | None = None) -> Detections:
         return Detections(self.boxes, self.scores, self.kinds, track_ids, self.filled if filled is None else filled)
-
-    @property
-    def widths(self) -> np.ndarray:
-        return self.boxes[:, 2] - self.boxes[:, 0]
-
-    @property
-    def heights(self) -> np.ndarray:
-        return self.boxes[:, 3] - self.boxes[:, 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from redact.boxes import clip_spans
 from redact.detections import KIND_CODES, Detections
 from redact.settings import Settings
 
@@ -54,22 +55,6 @@ def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:
     boxes[:, 1] -= m * h * up
     boxes[:, 3] += m * h
     return boxes
-
-
-def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """Integer pixel span covering the box, clipped to the frame; end is exclusive, so the last row/column is reachable."""
-    spans, valid = clip_spans(np.asarray(box, dtype=np.float32).reshape(1, 4), width, height)
-    return tuple(int(v) for v in spans[0]) if valid[0] else None  # type: ignore[return-value]
-
-
-def clip_spans(boxes: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Integer pixel spans (N x 4, end exclusive) covering the boxes, clipped to the frame, and
-    which of them are not empty."""
-    spans = np.empty((len(boxes), 4), dtype=np.int64)
-    spans[:, :2] = np.maximum(np.floor(boxes[:, :2]), 0)
-    spans[:, 2] = np.minimum(np.ceil(boxes[:, 2]), width)
-    spans[:, 3] = np.minimum(np.ceil(boxes[:, 3]), height)
-    return spans, (spans[:, 2] > spans[:, 0]) & (spans[:, 3] > spans[:, 1])
 
 
 #: fixed-point bits for OpenCV's drawing: ellipses are placed to 1/16 px

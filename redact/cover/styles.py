@@ -17,7 +17,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from redact.cover.regions import boxed, clip_spans, grow, label_map, margins
+from redact.boxes import clip_spans
+from redact.cover.regions import boxed, grow, label_map, margins
 from redact.detections import Detections
 from redact.settings import Settings
 

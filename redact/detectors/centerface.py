@@ -30,6 +30,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from redact.boxes import iou as boxes_iou
 from redact.detections import Detections
 from redact.detectors.onnx import default_threads, open_session
 from redact.errors import ConfigError, ModelError
@@ -248,18 +249,12 @@ def merge_boxes(boxes: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np.n
         return boxes.reshape(0, 4).astype(np.float32), scores.astype(np.float32)
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     alive = np.ones(len(boxes), dtype=bool)
     out_boxes, out_scores = [], []
     for i in range(len(boxes)):
         if not alive[i]:
             continue
-        ix1 = np.maximum(boxes[i, 0], boxes[:, 0])
-        iy1 = np.maximum(boxes[i, 1], boxes[:, 1])
-        ix2 = np.minimum(boxes[i, 2], boxes[:, 2])
-        iy2 = np.minimum(boxes[i, 3], boxes[:, 3])
-        inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-        same = alive & (inter / np.maximum(areas[i] + areas - inter, 1e-6) > iou)
+        same = alive & (boxes_iou(boxes[i], boxes) > iou)
         same[i] = True
         group = boxes[same]
         out_boxes.append([group[:, 0].min(), group[:, 1].min(), group[:, 2].max(), group[:, 3].max()])

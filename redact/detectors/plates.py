@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from redact.boxes import iou as boxes_iou
 from redact.detections import Detections
 from redact.detectors.onnx import DEVICES, open_session
 from redact.errors import ConfigError, ModelError
@@ -247,11 +248,7 @@ def _same_box(box: np.ndarray, boxes: np.ndarray, iou: float = 0.5) -> int | Non
     """The index of the box in ``boxes`` that overlaps ``box`` most, if by at least ``iou``."""
     if not len(boxes):
         return None
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    ratio = inter / np.maximum(area - inter, 1e-6)
+    ratio = boxes_iou(box, boxes)
     best = int(ratio.argmax())
     return best if ratio[best] >= iou else None
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from redact.boxes import centres, grown, iou, sizes
 from redact.detections import KINDS, Detections
 from redact.tracking.motion import identity, warp_boxes
 
@@ -66,32 +67,6 @@ class TrackStep:
     current: Detections  # boxes for this frame: detected and predicted
     backfills: list[Backfill] = field(default_factory=list)
     gaps: Gaps | None = None
-
-
-def box_sizes(boxes: np.ndarray) -> np.ndarray:
-    """Mean of width and height: the scale that distances and growth are measured in."""
-    return ((boxes[:, 2] - boxes[:, 0]) + (boxes[:, 3] - boxes[:, 1])) / 2
-
-
-def centres(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[:, :2] + boxes[:, 2:]) / 2
-
-
-def grown(boxes: np.ndarray, share: np.ndarray | float) -> np.ndarray:
-    """Boxes (N x 4) grown by ``share`` of their size on every side."""
-    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    share = np.broadcast_to(np.asarray(share, dtype=np.float32), w.shape)
-    return (boxes + np.stack([-w, -h, w, h], axis=1) * share[:, None]).astype(np.float32)
-
-
-def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of row i of ``a`` with row i of ``b``."""
-    x1, y1 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
-    x2, y2 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-6)
 
 
 def near_pairs(a_xy: np.ndarray, reach: np.ndarray, b_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,13 +193,13 @@ class Tracker:
     def _overlap_pairs(self, dets: Detections) -> tuple[np.ndarray, np.ndarray]:
         """Pairs that overlap, or whose centres are within a box size at a similar size."""
         t = self.tracks
-        reach = np.maximum(box_sizes(t.boxes), 1.0) * 1.5
+        reach = np.maximum(sizes(t.boxes), 1.0) * 1.5
         ti, di = near_pairs(centres(t.boxes), reach, centres(dets.boxes))
         tb, db = t.boxes[ti], dets.boxes[di]
-        tsize, dsize = np.maximum(box_sizes(tb), 1.0), box_sizes(db)
+        tsize, dsize = np.maximum(sizes(tb), 1.0), sizes(db)
         similar = (dsize >= 0.5 * tsize) & (dsize <= 2.0 * tsize)  # a face does not halve or double between detections
         closeness = np.clip(1.0 - np.linalg.norm(centres(tb) - centres(db), axis=1) / tsize, 0.0, 1.0)
-        score = np.maximum(pair_iou(tb, db), np.where(similar, 0.5 * closeness, 0.0))
+        score = np.maximum(iou(tb, db), np.where(similar, 0.5 * closeness, 0.0))
         ok = (score >= self.min_match) & (t.kinds[ti] == dets.kinds[di])
         return greedy_match(ti[ok], di[ok], score[ok])
 
@@ -238,11 +213,11 @@ class Tracker:
         tracks, det_rows = np.flatnonzero(free_tracks), np.flatnonzero(free_dets)
         if not len(tracks) or not len(det_rows):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        size = np.maximum(box_sizes(t.last_boxes[tracks]), 2.0)
+        size = np.maximum(sizes(t.last_boxes[tracks]), 2.0)
         sizes_away = np.minimum(SECOND_CHANCE_SIZES * (frame - t.last_frames[tracks]), MAX_LINK_SIZES)
         ti, di = near_pairs(centres(t.boxes[tracks]), size * sizes_away, centres(dets.boxes[det_rows]))
         dist = np.linalg.norm(centres(t.boxes[tracks[ti]]) - centres(dets.boxes[det_rows[di]]), axis=1) / size[ti]
-        ratio = box_sizes(dets.boxes[det_rows[di]]) / size[ti]
+        ratio = sizes(dets.boxes[det_rows[di]]) / size[ti]
         ok = (dist < sizes_away[ti]) & (ratio >= 0.5) & (ratio <= 2.0)
         ok &= t.kinds[tracks[ti]] == dets.kinds[det_rows[di]]
         ti, di = greedy_match(ti[ok], di[ok], -dist[ok])

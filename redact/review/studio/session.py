@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from redact.boxes import areas, intersections
 from redact.cover import styles
 from redact.detections import KIND_CODES, Detections
 from redact.errors import Cancelled, DetectionsFileError, RedactError
@@ -361,16 +362,13 @@ class ReviewSession:
 
     def _on_kept_track(self, finding: dict[str, Any]) -> bool:
         """Whether verify found a face the person chose to leave visible (mostly inside a kept track's box)."""
-        x1, y1, x2, y2 = finding["box"]
-        area = max(1e-6, (x2 - x1) * (y2 - y1))
+        box = np.asarray(finding["box"], dtype=np.float32).reshape(1, 4)
         kept = set(self.data["keep_visible"])
-        for b in self.track_boxes.get(finding["frame"], []):
-            if b["id"] in kept:
-                bx1, by1, bx2, by2 = b["box"]
-                overlap = max(0.0, min(x2, bx2) - max(x1, bx1)) * max(0.0, min(y2, by2) - max(y1, by1))
-                if overlap / area > 0.5:
-                    return True
-        return False
+        boxes = [b["box"] for b in self.track_boxes.get(finding["frame"], []) if b["id"] in kept]
+        if not boxes:
+            return False
+        inside = intersections(box, np.asarray(boxes, dtype=np.float32)) / max(1e-6, float(areas(box)[0]))
+        return bool((inside > 0.5).any())
 
     def shutdown(self) -> None:
         """Stop any job (its output is removed, never left half-written) and release the video."""
