@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from redact.detections import Detections
-from redact.detectors.plates import DEFAULT_SIZE, TextDetEngine, _check_options, as_bgr
+from redact.detectors.text_engine import DEFAULT_SIZE, TextDetEngine, as_bgr, check_options
 from redact.errors import ConfigError
 
 
@@ -41,5 +41,5 @@ def create(
     """Options as for the plate detector; the default threshold is 0.5 (PP-OCR's own)."""
     if unknown:
         raise ConfigError(f"unknown text detector option(s): {', '.join(sorted(unknown))}")
-    threshold, threads, device, size = _check_options(threshold, threads, device, size)
+    threshold, threads, device, size = check_options(threshold, threads, device, size)
     return TextDetector(threshold, threads, device, size)
