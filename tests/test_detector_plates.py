@@ -15,17 +15,20 @@ from redact.errors import ConfigError, ModelError
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
 
-from redact.detectors import create_detector  # noqa: E402
+from redact.detectors import (
+    create_detector,
+    text_engine,
+)
 from redact.detectors import plates as plates_mod  # noqa: E402
 
 try:
-    plates_mod.find_model()
+    text_engine.find_model()
     HAVE_MODEL = True
 except ModelError:
     HAVE_MODEL = False
 
 needs_model = pytest.mark.skipif(
-    not HAVE_MODEL, reason=f'model package missing: pip install "{plates_mod.MODEL_REQUIREMENT}"'
+    not HAVE_MODEL, reason=f'model package missing: pip install "{text_engine.MODEL_REQUIREMENT}"'
 )
 
 
@@ -54,10 +57,10 @@ def _plate_image() -> np.ndarray:
 def test_model_file_ships_in_installed_package():
     if not HAVE_MODEL:
         with pytest.raises(ModelError, match="pip install"):
-            plates_mod.find_model()
+            text_engine.find_model()
         return
-    path = plates_mod.find_model()
-    assert path.name == plates_mod.MODEL_FILE and path.stat().st_size > 1_000_000
+    path = text_engine.find_model()
+    assert path.name == text_engine.MODEL_FILE and path.stat().st_size > 1_000_000
 
 
 @needs_model
