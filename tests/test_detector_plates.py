@@ -15,10 +15,7 @@ from redact.errors import ConfigError, ModelError
 cv2 = pytest.importorskip("cv2")
 pytest.importorskip("onnxruntime")
 
-from redact.detectors import (
-    create_detector,
-    text_engine,
-)
+from redact.detectors import create_detector, text_engine  # noqa: E402
 from redact.detectors import plates as plates_mod  # noqa: E402
 
 try:
