@@ -154,7 +154,8 @@ def run_command(
 ) -> None:
     """Redact a video, photo or folder: detect, track and cover faces and plates, copy audio, strip metadata."""
     from redact.media.outputs import default_output
-    from redact.pipeline.photo import is_photo, redact_photo
+    from redact.media.picture import is_photo
+    from redact.pipeline.photo import redact_photo
     from redact.pipeline.video import redact_video
 
     values = {k: v for k, v in locals().items() if k in Settings.__dataclass_fields__}

@@ -12,7 +12,8 @@ from PIL import Image
 
 from redact.cover import styles
 from redact.detectors import create_detector
-from redact.pipeline.photo import photo_metadata, redact_photo
+from redact.media.picture import photo_metadata
+from redact.pipeline.photo import redact_photo
 from redact.review.verify import verify
 from redact.settings import Settings
 

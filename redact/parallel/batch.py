@@ -35,10 +35,10 @@ from typing import Any
 
 from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
 from redact.media.outputs import file_sha256, partial_affixes
+from redact.media.picture import is_photo
 from redact.media.sink import CONTAINERS
 from redact.parallel.executors import check_executor, create_executor
 from redact.parallel.worker import DetectorFactory, job_detectors, job_settings
-from redact.pipeline.photo import is_photo
 from redact.settings import Settings
 
 MANIFEST_NAME = "redact-manifest.json"

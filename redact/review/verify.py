@@ -18,8 +18,9 @@ import numpy as np
 from redact.detections import KINDS, Detections
 from redact.detectors.base import Detector
 from redact.detectors.schedule import build_detectors
+from redact.media.picture import is_photo, load_photo, photo_metadata
 from redact.media.source import VideoSource, probe
-from redact.pipeline.photo import detect_photo, is_photo, load_photo, photo_metadata
+from redact.pipeline.photo import detect_photo
 from redact.review.contact import Tile, contact_sheet
 from redact.settings import Settings
 
