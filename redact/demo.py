@@ -39,19 +39,19 @@ def make_demo_clip(path: Path, seconds: float = 3.0, size: tuple[int, int] = (64
             x = int((width - fw) * i / max(frames - 1, 1))
             y = (height - fh) // 2
             image[y : y + fh, x : x + fw] = face
-            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-            frame.pts = i
-            frame.time_base = Fraction(1, fps)
-            container.mux(video.encode(frame))
+            picture = av.VideoFrame.from_ndarray(image, format="bgr24")
+            picture.pts = i
+            picture.time_base = Fraction(1, fps)
+            container.mux(video.encode(picture))
         samples_per_chunk = 1024
         t = np.arange(int(seconds * 44100)) / 44100
         tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
         for start in range(0, len(tone), samples_per_chunk):
             chunk = tone[start : start + samples_per_chunk]
-            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-            frame.sample_rate = 44100
-            frame.pts = start
-            container.mux(audio.encode(frame))
+            sound = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
+            sound.sample_rate = 44100
+            sound.pts = start
+            container.mux(audio.encode(sound))
         container.mux(video.encode(None))
         container.mux(audio.encode(None))
     return path

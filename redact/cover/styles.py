@@ -107,8 +107,8 @@ def _blur_layer(image: np.ndarray, labels: np.ndarray, spans: np.ndarray, step: 
     grid's labels are the frame's, spread by one grid cell so every covered pixel has covered
     neighbours to scale up from; every value is still a blend of one region's samples."""
     height, width = image.shape[:2]
-    small = np.ascontiguousarray(labels[step // 2 :: step, step // 2 :: step]).astype(np.float32)
-    small = cv2.dilate(small, np.ones((3, 3), np.uint8))  # -1 (none) loses to any region's index
+    grid = np.ascontiguousarray(labels[step // 2 :: step, step // 2 :: step]).astype(np.float32)
+    small = cv2.dilate(grid, np.ones((3, 3), np.uint8))  # -1 (none) loses to any region's index
     ys, xs = np.nonzero(small >= 0)
     layer = np.zeros((*small.shape, 3), dtype=np.uint8)
     centres_x, centres_y = xs * step + step // 2, ys * step + step // 2  # in frame pixels

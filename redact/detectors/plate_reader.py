@@ -169,7 +169,7 @@ class PlateJudge:
         """``boxes``: every text box of the frame (context); ``candidates``: which may be plates;
         ``faint``: weaker boxes that are plates only if they read as one."""
         faint = np.zeros(len(boxes), bool) if faint is None else faint & ~candidates
-        near = {int(i): neighbours(boxes, i) for i in np.flatnonzero(candidates | faint)}
+        near = {int(i): neighbours(boxes, int(i)) for i in np.flatnonzero(candidates | faint)}
         context = {j for nb in near.values() for j in nb} - set(near)
         by_score = [int(i) for i in np.argsort(-scores, kind="stable")]
         order = [i for i in by_score if candidates[i]] + [i for i in by_score if faint[i]]

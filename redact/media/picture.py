@@ -189,11 +189,6 @@ def photo_metadata(path: Path) -> list[str]:
         for key in ("xmp", "XML:com.adobe.xmp", "photoshop", "iptc", "comment", "exif"):
             if image.info.get(key):
                 findings.append(f"{key} block")
-        for key, value in image.info.items():
-            if (
-                isinstance(key, str)
-                and key.lower() in ("author", "description", "software", "creation time", "location", "comment")
-                and value
-            ):
-                findings.append(f"text chunk {key}")
+        text_keys = ("author", "description", "software", "creation time", "location", "comment")
+        findings.extend(f"text chunk {k}" for k, v in image.info.items() if str(k).lower() in text_keys and v)
     return sorted(set(findings))

@@ -35,7 +35,7 @@ def frame_count(path: Path) -> int:
 def read_frames(path: Path, max_megapixels: float) -> tuple[list[np.ndarray], list[int], int, bytes | None]:
     """Every frame as shown (RGBA, composited), each frame's duration (ms), the loop count and colour profile."""
     with Image.open(path) as image:
-        count = image.n_frames
+        count = int(getattr(image, "n_frames", 1))
         total = count * image.width * image.height
         if total > max_megapixels * 1_000_000:
             raise InputError(

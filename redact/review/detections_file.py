@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +40,7 @@ from redact.detections import KIND_CODES, KINDS, Detections
 from redact.errors import DetectionsFileError
 from redact.media.outputs import file_sha256
 from redact.media.source import Frame, VideoInfo
+from redact.media.timeline import Timeline
 
 SCHEMA = "redact-detections"
 VERSION = 1
@@ -106,15 +109,24 @@ def save(data: dict[str, Any], path: Path) -> Path:
     return path
 
 
+Entry = tuple[list[float], float, int, int, bool]  # box, score, kind code, track id, filled
+
+
 @dataclass
 class Plan:
     """Per-frame regions to cover, from a validated detections file."""
 
-    frame_count: int
-    pts: list[int]
-    time_base: Fraction
-    by_frame: dict[int, list[tuple[list[float], float, int, int, bool]]] = field(default_factory=dict)
+    timeline: Timeline
+    by_frame: dict[int, list[Entry]] = field(default_factory=dict)
     cover_all: list[tuple[int, int]] = field(default_factory=list)  # inclusive frame ranges
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.timeline)
+
+    @property
+    def pts(self) -> Sequence[int]:
+        return self.timeline.pts
 
     def detections(self, index: int, width: int, height: int) -> Detections:
         entries = list(self.by_frame.get(index, []))
@@ -122,8 +134,8 @@ class Plan:
             entries.append(([0.0, 0.0, float(width), float(height)], 1.0, KIND_CODES["manual"], -1, False))
         if not entries:
             return Detections.empty()
-        boxes, scores, kinds, ids, filled = zip(*entries)
-        return Detections(np.array(boxes), scores, kinds, ids, filled)
+        boxes, scores, kinds, ids, filled = (np.array(column) for column in zip(*entries))
+        return Detections(boxes, scores, kinds, ids, filled)
 
 
 def _fail(message: str) -> DetectionsFileError:
@@ -139,7 +151,7 @@ def _box(value: Any, where: str) -> list[float]:
 
 
 def load(
-    path: Path, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True
+    path: Path, info: VideoInfo, keep_visible: AbstractSet[int] = frozenset(), check_hash: bool = True
 ) -> tuple[Plan, dict[str, Any]]:
     """Read and validate a detections file against the video it will be applied to."""
     try:
@@ -152,14 +164,37 @@ def load(
 
 
 def from_data(
-    data: Any, info: VideoInfo, keep_visible: set[int] = frozenset(), check_hash: bool = True, name: str = "the data"
+    data: Any,
+    info: VideoInfo,
+    keep_visible: AbstractSet[int] = frozenset(),
+    check_hash: bool = True,
+    name: str = "the data",
 ) -> tuple[Plan, dict[str, Any]]:
     """Validate an already-parsed detections file (``load`` without the reading; the review page edits in memory)."""
-    path = name
+    plan = Plan(_timeline(data, info, check_hash, name))
+    known_ids = _add_tracks(plan, _list(data, "tracks"), keep_visible)
+    missing = set(keep_visible) - known_ids
+    if missing:
+        raise _fail(f"--keep-visible names track(s) not in the file: {', '.join(map(str, sorted(missing)))}")
+    keep_visible_in_file = _list(data, "keep_visible")
+    if any(not isinstance(k, int) for k in keep_visible_in_file):
+        raise _fail("'keep_visible' must list track ids")
+    if set(keep_visible_in_file) - keep_visible:
+        # edits made in the file itself: honour them by loading again with the union
+        return from_data(data, info, set(keep_visible) | set(keep_visible_in_file), check_hash, name)
+    for m, region in enumerate(_list(data, "manual")):
+        add_manual(plan, region, f"manual[{m}]")
+    for c, span in enumerate(_list(data, "cover_all")):
+        add_cover_all(plan, span, f"cover_all[{c}]")
+    return plan, data
+
+
+def _timeline(data: Any, info: VideoInfo, check_hash: bool, name: str) -> Timeline:
+    """The file's frame timestamps, once it is known to be a detections file for this video."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise _fail(f"{path} is not a redact detections file")
+        raise _fail(f"{name} is not a redact detections file")
     if data.get("version") != VERSION:
-        raise _fail(f"{path} has version {data.get('version')!r}; this redact reads version {VERSION}")
+        raise _fail(f"{name} has version {data.get('version')!r}; this redact reads version {VERSION}")
     video = data.get("video")
     if not isinstance(video, dict):
         raise _fail("missing 'video'")
@@ -173,10 +208,13 @@ def from_data(
     count = video.get("frame_count")
     if not isinstance(pts, list) or not isinstance(count, int) or len(pts) != count:
         raise _fail("'frames.pts' must list one timestamp per frame")
-    time_base = _time_base(video.get("time_base", str(info.time_base)))
-    plan = Plan(frame_count=count, pts=pts, time_base=time_base)
+    return Timeline(pts, _time_base(video.get("time_base", str(info.time_base))))
+
+
+def _add_tracks(plan: Plan, tracks: list[Any], keep_visible: AbstractSet[int]) -> set[int]:
+    """Every box of every track not kept visible, by frame; returns the ids the file has."""
     known_ids: set[int] = set()
-    for t, track in enumerate(_list(data, "tracks")):
+    for t, track in enumerate(tracks):
         where = f"tracks[{t}]"
         if not isinstance(track, dict) or track.get("kind") not in KIND_CODES:
             raise _fail(f"{where}: needs a kind, one of {', '.join(KINDS)}")
@@ -184,31 +222,19 @@ def from_data(
         if not isinstance(tid, int):
             raise _fail(f"{where}: needs an integer id")
         known_ids.add(tid)
-        if tid in keep_visible:
-            continue
-        kind = KIND_CODES[track["kind"]]
-        for b, row in enumerate(track.get("boxes") or []):
-            if not isinstance(row, list) or len(row) < 5:
-                raise _fail(f"{where}.boxes[{b}]: expected [frame, x1, y1, x2, y2, score, detected]")
-            frame = _frame_index(row[0], count, f"{where}.boxes[{b}]")
-            box = _box(row[1:5], f"{where}.boxes[{b}]")
-            score = _score(row[5], f"{where}.boxes[{b}]") if len(row) > 5 else 1.0
-            filled = len(row) > 6 and not row[6]
-            plan.by_frame.setdefault(frame, []).append((box, score, kind, tid, filled))
-    missing = set(keep_visible) - known_ids
-    if missing:
-        raise _fail(f"--keep-visible names track(s) not in the file: {', '.join(map(str, sorted(missing)))}")
-    keep_visible_in_file = _list(data, "keep_visible")
-    if any(not isinstance(k, int) for k in keep_visible_in_file):
-        raise _fail("'keep_visible' must list track ids")
-    if set(keep_visible_in_file) - keep_visible:
-        # edits made in the file itself: honour them by loading again with the union
-        return from_data(data, info, keep_visible | set(keep_visible_in_file), check_hash, name)
-    for m, region in enumerate(_list(data, "manual")):
-        add_manual(plan, region, f"manual[{m}]")
-    for c, span in enumerate(_list(data, "cover_all")):
-        add_cover_all(plan, span, f"cover_all[{c}]")
-    return plan, data
+        if tid not in keep_visible:
+            for b, row in enumerate(track.get("boxes") or []):
+                frame, entry = _track_box(row, plan.frame_count, KIND_CODES[track["kind"]], tid, f"{where}.boxes[{b}]")
+                plan.by_frame.setdefault(frame, []).append(entry)
+    return known_ids
+
+
+def _track_box(row: Any, count: int, kind: int, tid: int, where: str) -> tuple[int, Entry]:
+    if not isinstance(row, list) or len(row) < 5:
+        raise _fail(f"{where}: expected [frame, x1, y1, x2, y2, score, detected]")
+    score = _score(row[5], where) if len(row) > 5 else 1.0
+    filled = len(row) > 6 and not row[6]
+    return _frame_index(row[0], count, where), (_box(row[1:5], where), score, kind, tid, filled)
 
 
 def _time_base(value: Any) -> Fraction:
@@ -257,23 +283,18 @@ def _to_frame(plan: Plan, spec: dict[str, Any], key: str, where: str) -> int:
         if isinstance(value, dict):
             return _to_frame(plan, value, "frame" if "frame" in value else "time", where)
         if isinstance(value, (int, float)):  # seconds
-            return _time_to_frame(plan, float(value), key)
+            return _time_to_frame(plan, float(value))
         raise _fail(f"{where}: '{key}' must be seconds or {{'frame': N}}")
     if key == "frame":
         return _frame_index(value, plan.frame_count, where)
     if isinstance(value, (int, float)):
-        return _time_to_frame(plan, float(value), "start")
+        return _time_to_frame(plan, float(value))
     raise _fail(f"{where}: needs 'frame' or 'time'")
 
 
-def _time_to_frame(plan: Plan, seconds: float, side: str) -> int:
-    times = [float(p * plan.time_base) for p in plan.pts]
-    first = float(plan.pts[0] * plan.time_base) if plan.pts else 0.0
-    seconds += first  # times in the file count from the video's start
-    if side == "start":  # the first frame shown at or after the start... or still showing at it
-        idx = int(np.searchsorted(times, seconds, side="right")) - 1
-        return max(0, idx)
-    return min(plan.frame_count - 1, max(0, int(np.searchsorted(times, seconds, side="right")) - 1))
+def _time_to_frame(plan: Plan, seconds: float) -> int:
+    """Times in the file count from the video's first frame: the frame on screen at that time."""
+    return plan.timeline.index_at(seconds)
 
 
 def add_manual(plan: Plan, region: Any, where: str = "manual") -> None:

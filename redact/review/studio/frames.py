@@ -45,9 +45,12 @@ class FrameReader:
 
     def close(self) -> None:
         with self.lock:
-            if self.container is not None:
-                self.container.close()
-                self.container = None
+            self.close_container()
+
+    def close_container(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
 
     def get(self, index: int) -> np.ndarray:
         if not 0 <= index < len(self.pts):
@@ -82,22 +85,25 @@ class FrameReader:
         if self.container is None:
             self.container = av.open(str(self.info.path))
             self.container.streams.video[0].thread_type = "AUTO"
+        container = self.container
         if self.seekable and index > 0:
-            stream = self.container.streams.video[0]
+            stream = container.streams.video[0]
             target = self.pts[index]
             step = max(1, self.pts[-1] - self.pts[0]) // max(1, len(self.pts) - 1)
             for back in (0, 2 * FORWARD_LIMIT, 300, 3000):  # retry earlier if a seek lands past the frame
-                self.container.seek(max(self.pts[0], target - back * step), stream=stream, backward=True)
-                first, frames = self._first(stream)
+                container.seek(max(self.pts[0], target - back * step), stream=stream, backward=True)
+                first, frames = self._first(container, stream)
                 if first is not None and first <= index:
                     self.decoded, self.next_index = frames, first
                     return
         self.decoded, self.next_index = self._from_start(), 0
 
-    def _first(self, stream: av.video.stream.VideoStream) -> tuple[int | None, Iterator[tuple[int, np.ndarray]]]:
+    def _first(
+        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    ) -> tuple[int | None, Iterator[tuple[int, np.ndarray]]]:
         """Decode after a seek until a frame whose timestamp the file lists; its index, and the rest."""
         rotation = self.info.rotation
-        decoder = self.container.decode(stream)
+        decoder = container.decode(stream)
         for frame in decoder:
             i = bisect.bisect_left(self.pts, frame.pts) if frame.pts is not None else len(self.pts)
             if i < len(self.pts) and self.pts[i] == frame.pts:
@@ -108,8 +114,7 @@ class FrameReader:
 
     def _from_start(self) -> Iterator[tuple[int, np.ndarray]]:
         """The slow, always-right path (timestamps missing or repeated): decode as `render` does, counting."""
-        self.container.close()
-        self.container = None
+        self.close_container()
         source = VideoSource(self.info, audio=False)
         try:
             for frame in source.items():

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 from starlette.applications import Starlette
@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from redact.errors import RedactError
 from redact.review.studio.session import ReviewSession, jpeg
@@ -66,7 +66,7 @@ class Guard:
             return await PlainTextResponse(refusal, status_code=403, headers=HEADERS)(scope, receive, send)
         self.on_request()
 
-        async def secured(message: dict[str, Any]) -> None:
+        async def secured(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
@@ -104,7 +104,7 @@ def guarded(handler: Callable[[Request], Awaitable[Response] | Response]) -> Cal
         try:
             if inspect.iscoroutinefunction(handler):
                 return await handler(request)
-            return await run_in_threadpool(handler, request)
+            return await run_in_threadpool(cast(Callable[[Request], Response], handler), request)
         except (RedactError, KeyError, IndexError, ValueError) as exc:
             return _error(exc)
 
@@ -169,8 +169,7 @@ class ReviewApi:
     def times(self, request: Request) -> Response:
         """Each frame's time in seconds from the first frame, from the file's timestamps."""
         session = self.ready()
-        pts, tb = session.data["frames"]["pts"], session.time_base
-        return JSONResponse([round(float((p - pts[0]) * tb), 4) for p in pts])
+        return JSONResponse([round(seconds, 4) for seconds in session.timeline.frame_seconds()])
 
     def frame(self, request: Request) -> Response:
         session = self.ready()

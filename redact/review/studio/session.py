@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import cv2
 import numpy as np
@@ -23,6 +23,7 @@ from redact.cover import styles
 from redact.detections import KIND_CODES, Detections
 from redact.errors import Cancelled, DetectionsFileError, RedactError
 from redact.media.source import VideoInfo, probe
+from redact.media.timeline import Timeline
 from redact.review.detections_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 from redact.review.studio.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
@@ -73,8 +74,8 @@ class ReviewSession:
         self.job = Job()
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        self.data: dict[str, Any] | None = None
-        self.reader: FrameReader | None = None
+        self._data: dict[str, Any] | None = None
+        self._reader: FrameReader | None = None
         self.proxy: ProxyFrames | None = None
         self.proxy_thread: threading.Thread | None = None
         self.thumbs: dict[int, bytes] = {}
@@ -87,7 +88,20 @@ class ReviewSession:
 
     @property
     def ready(self) -> bool:
-        return self.data is not None
+        return self._data is not None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The open detections file, as edited so far."""
+        if self._data is None:
+            raise RedactError(f"not ready: {self.job.stage} is still running")
+        return self._data
+
+    @property
+    def reader(self) -> FrameReader:
+        if self._reader is None:
+            raise RedactError(f"not ready: {self.job.stage} is still running")
+        return self._reader
 
     def open(self) -> None:
         """Load and check the detections file (the same checks, and errors, as `redact render`)."""
@@ -98,7 +112,8 @@ class ReviewSession:
         for key in EDITABLE:
             data[key] = list(data.get(key) or [])
         self.settings = settings_of(data)
-        self.time_base = Fraction(str(data["video"].get("time_base", self.info.time_base)))
+        time_base = Fraction(str(data["video"].get("time_base", self.info.time_base)))
+        self.timeline = Timeline(data["frames"]["pts"], time_base)
         shown: dict[int, list[dict[str, Any]]] = {}  # what the page draws at each frame
         entries: dict[int, list[tuple[list[float], float, int, int, bool]]] = {}  # what render covers, as Plan holds it
         for track in data["tracks"]:
@@ -116,13 +131,13 @@ class ReviewSession:
         with self.lock:
             self.track_boxes, self.track_entries, self.track_frames = shown, entries, frames
             self.track_runs = {tid: runs(f) for tid, f in frames.items()}
-            self.reader = FrameReader(self.info, data["frames"]["pts"])
-            self.proxy = ProxyFrames(len(data["frames"]["pts"]))
-            self.data = data
+            self._reader = FrameReader(self.info, data["frames"]["pts"])
+            self.proxy = proxy = ProxyFrames(len(data["frames"]["pts"]))
+            self._data = data
             self._changed()
             self.dirty = False
         self.proxy_thread = threading.Thread(
-            target=self.proxy.fill,
+            target=proxy.fill,
             args=(self.info, data["frames"]["pts"], self.stop),
             name="redact-review-proxy",
             daemon=True,
@@ -168,8 +183,7 @@ class ReviewSession:
         self._cover_all = scratch.cover_all
 
     def _blank_plan(self) -> Plan:
-        pts = self.data["frames"]["pts"]
-        return Plan(frame_count=len(pts), pts=pts, time_base=self.time_base)
+        return Plan(self.timeline)
 
     def detections(self, index: int) -> Detections:
         """What `render` covers at frame ``index``: the entries load() would make, in the same order."""
@@ -376,8 +390,8 @@ class ReviewSession:
         for thread in (self.thread, self.proxy_thread):
             if thread is not None:
                 thread.join()
-        if self.reader is not None:
-            self.reader.close()
+        if self._reader is not None:
+            self._reader.close()
         if self.proxy is not None:
             self.proxy.close()
 
@@ -389,7 +403,7 @@ def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     return buf.tobytes()
 
 
-def _refuse(message: str) -> None:
+def _refuse(message: str) -> NoReturn:
     raise DetectionsFileError(f"edit refused: {message}")
 
 
