@@ -48,3 +48,35 @@ def test_auto_falls_back_to_the_cpu_and_unknown_names_are_refused() -> None:
     assert providers_for("auto")[-1] == "CPUExecutionProvider"
     with pytest.raises(ConfigError, match="unknown device"):
         providers_for("tpu")
+
+
+class StartsOnCpu:
+    """A real CPU session standing in for an accelerator that failed to start."""
+
+    def __init__(self, model, options, providers):
+        self.session = REAL_SESSION(model, options, providers=["CPUExecutionProvider"])
+
+    def __getattr__(self, name: str):
+        return getattr(self.session, name)
+
+
+REAL_SESSION = ort.InferenceSession
+
+
+def test_auto_runs_on_the_cpu_when_the_accelerator_does_not_start_and_the_report_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """--device auto accepts the CPU, but the run's report says the accelerator did not start."""
+    import numpy as np
+    from PIL import Image
+
+    from redact.pipeline.photo import redact_photo
+    from redact.settings import Settings
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CoreMLExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession", StartsOnCpu)
+    photo = tmp_path / "in.png"
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(photo)
+    report = redact_photo(photo, tmp_path / "out.png", Settings(targets=("faces",), device="auto"))
+    assert any("CoreMLExecutionProvider could not be started" in w for w in report.warnings)
+    assert (tmp_path / "out.png").exists()

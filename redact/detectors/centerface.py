@@ -132,8 +132,9 @@ class CenterFaceDetector:
         self.preset = PRESETS[quality]
         self.threshold = float(threshold)
         data = load_model_bytes(model_path)
+        self.notes: list[str] = []  # how the device choice turned out, for the run's report
         self.session = open_session(
-            data, threads, device or "cpu", "the face model", list(providers) if providers else None
+            data, threads, device or "cpu", "the face model", list(providers) if providers else None, self.notes
         )
         self.input_name = self.session.get_inputs()[0].name
 

@@ -65,9 +65,17 @@ def providers_for(device: str) -> list[str]:
     return [wanted] if wanted == CPU else [wanted, CPU]
 
 
-def open_session(model: Any, threads: int, device: str, what: str, providers: list[str] | None = None) -> Any:
-    """A session for ``model`` (bytes or a path) on ``device``; a device that does not really start
-    is an error, since ONNX Runtime would otherwise fall back to the CPU without a word."""
+def open_session(
+    model: Any,
+    threads: int,
+    device: str,
+    what: str,
+    providers: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> Any:
+    """A session for ``model`` (bytes or a path) on ``device``. A named device that does not really
+    start is an error, since ONNX Runtime would otherwise fall back to the CPU without a word; with
+    ``auto`` the CPU is an accepted outcome, said in ``notes`` (which reach the run's report)."""
     import onnxruntime as ort
 
     from redact.errors import ConfigError, ModelError
@@ -81,5 +89,8 @@ def open_session(model: Any, threads: int, device: str, what: str, providers: li
     except Exception as exc:  # ONNX Runtime raises its own exception types
         raise ModelError(f"cannot load {what}: {exc}") from exc
     if wanted[0] not in session.get_providers():
-        raise ConfigError(f"{wanted[0]} could not be started for {what} (missing drivers or libraries?)")
+        if device.lower() != "auto":
+            raise ConfigError(f"{wanted[0]} could not be started for {what} (missing drivers or libraries?)")
+        if notes is not None:
+            notes.append(f"--device auto: {wanted[0]} could not be started for {what}; it ran on the CPU")
     return session

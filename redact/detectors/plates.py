@@ -57,9 +57,10 @@ class PlateDetector:
 
         self.threshold = threshold
         self.engine = TextDetEngine(threads=threads, device=device, size=size)
+        self.notes = self.engine.notes
         self.judge = None
         if read:
-            rec = load_session(find_rec_model(self.engine.model_path), threads, device)
+            rec = load_session(find_rec_model(self.engine.model_path), threads, device, self.notes)
             self.judge = PlateJudge(TextReader(rec))
 
     def detect(self, image: np.ndarray) -> Detections:

@@ -29,6 +29,11 @@ SCHEDULE: dict[str, dict[str, int]] = {
 COARSE_EVERY: dict[str, int] = {"fast": 4, "balanced": 2, "thorough": 0}
 
 
+def device_notes(detectors: Mapping[str, Detector]) -> list[str]:
+    """What became of ``--device auto`` in each detector (e.g. an accelerator that did not start)."""
+    return list(dict.fromkeys(note for d in detectors.values() for note in getattr(d, "notes", [])))
+
+
 def build_detectors(settings: Settings) -> dict[str, Detector]:
     threads = settings.threads or default_threads()
     detectors: dict[str, Detector] = {}

@@ -22,6 +22,7 @@ class TextDetector:
     def __init__(self, threshold: float, threads: int, device: str, size: int) -> None:
         self.threshold = threshold
         self.engine = TextDetEngine(threads=threads, device=device, size=size)
+        self.notes = self.engine.notes
 
     def detect(self, image: np.ndarray) -> Detections:
         image = as_bgr(image)

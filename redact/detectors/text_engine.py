@@ -71,8 +71,8 @@ def check_options(threshold: Any, threads: Any, device: Any, size: Any) -> tuple
     return float(threshold), threads, device.lower(), size
 
 
-def load_session(path: Path, threads: int, device: str) -> Any:
-    return open_session(str(path), threads, device, str(path))
+def load_session(path: Path, threads: int, device: str, notes: list[str] | None = None) -> Any:
+    return open_session(str(path), threads, device, str(path), notes=notes)
 
 
 class TextDetEngine:
@@ -81,7 +81,8 @@ class TextDetEngine:
     def __init__(self, *, threads: int = 0, device: str = "cpu", size: int = DEFAULT_SIZE) -> None:
         self.model_path = find_model()
         self.size = size
-        self.session = load_session(self.model_path, threads, device)
+        self.notes: list[str] = []  # how the device choice turned out, for the run's report
+        self.session = load_session(self.model_path, threads, device, self.notes)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
             raise ModelError(f"{self.model_path} is not a DB text detector (unexpected inputs)")

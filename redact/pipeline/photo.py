@@ -15,7 +15,7 @@ from redact.cover import styles
 from redact.cover.regions import boxed, covered_mask, grow, margins
 from redact.detections import KINDS, Detections
 from redact.detectors.base import Detector
-from redact.detectors.schedule import build_detectors
+from redact.detectors.schedule import build_detectors, device_notes
 from redact.errors import OutputError
 from redact.media.outputs import check_output, write_file
 from redact.media.picture import PHOTO_FORMATS, Picture, enable_heif, encode_picture, load_photo
@@ -74,16 +74,20 @@ def redact_photo(
     input_path, output_path = Path(input_path), Path(output_path)
     out_format = photo_output_format(input_path, output_path, overwrite)
     if input_path.exists() and frame_count(input_path) > 1:
-        data, frames = redact_animation(input_path, out_format, settings, _or_built(detectors, settings))
+        used = _or_built(detectors, settings)
+        data, frames = redact_animation(input_path, out_format, settings, used)
         found, warnings = Detections.merge(frames), []
     else:
         view, picture = load_photo(input_path, settings.max_megapixels)  # a bad photo fails before models load
-        found, frames = detect_photo(view, _or_built(detectors, settings)), []
+        used = _or_built(detectors, settings)
+        found, frames = detect_photo(view, used), []
         cover_picture(picture, view, found, settings)
         data, warnings = encode_picture(picture, out_format), picture.warnings
     # encoded in memory, then written, synced and renamed: a full disk leaves nothing behind
     write_file(output_path, data, overwrite)
-    report = PhotoReport(str(input_path), str(output_path), settings.to_dict(), warnings=list(warnings))
+    report = PhotoReport(
+        str(input_path), str(output_path), settings.to_dict(), warnings=[*warnings, *device_notes(used)]
+    )
     report.frames = max(1, len(frames))
     for code, n in zip(*np.unique(found.kinds, return_counts=True)):
         report.detections[KINDS[code]] = int(n)
