@@ -10,6 +10,9 @@
   Workers of a remote cluster must have redact installed and see the input and
   output folders at the same paths as this machine (a shared filesystem).
 
+:class:`WorkerPool` is how a run uses one: the caller's executor, or one named here and
+started on first use (and started afresh after its processes died).
+
 Jobs carry settings, never detector objects: each worker builds its own detectors,
 so no ONNX session is ever pickled.
 """
