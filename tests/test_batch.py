@@ -16,8 +16,9 @@ from media import checker, decode_frames, pattern, write_clip
 from PIL import Image
 
 from redact.errors import ConfigError, OutputError
-from redact.parallel.batch import MANIFEST_NAME, run_batch
+from redact.parallel.batch import run_batch
 from redact.parallel.executors import create_executor
+from redact.parallel.manifest import MANIFEST_NAME
 from redact.pipeline.photo import redact_photo
 from redact.pipeline.video import redact_video
 

@@ -1,15 +1,10 @@
 """Redact a whole folder: every photo and video, an output tree that mirrors it, and a manifest to resume by.
 
-The manifest (``redact-manifest.json`` in the output folder) is rewritten
-atomically after every file. For each input (by path relative to the input
-folder) it records the status, the settings, the input's and output's SHA-256,
-the time taken and any error. Running the same batch again skips a file only
-when its entry is ``done`` with the same input hash and settings and its output
-is still there with the recorded hash; everything else is redone, failed files
-included. An entry is marked ``running`` just before its file is handed to a
-worker, so after a killed run the outputs it may have left are known to be
-redact's own and are replaced (an output redact did not write is replaced only
-with ``overwrite``).
+A run has four steps: plan each file's output, schedule the files on an executor
+(a few at a time), settle each as it finishes (a crashed pool's files are retried
+alone), and record every outcome in the manifest (see :mod:`redact.parallel.manifest`)
+and the summary. Running the same batch again skips what is done and redoes the rest,
+failed files included; an output redact did not write is replaced only with ``overwrite``.
 
 A file that fails never leaves an output: redact_video and redact_photo write
 through a temporary file, and after a worker crash the temporary file (and an
@@ -19,42 +14,28 @@ output that no finished entry vouches for) is removed here.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import sys
-import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, CancelledError, Executor, Future, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redact.errors import ConfigError, InputError, OutputError, RedactError, TruncatedInputError
+from redact.errors import ConfigError, RedactError
 from redact.media.outputs import file_sha256, partial_affixes
-from redact.media.picture import is_photo
 from redact.media.sink import CONTAINERS
-from redact.parallel.executors import check_executor, create_executor
-from redact.parallel.worker import DetectorFactory, job_detectors, job_settings
+from redact.parallel.executors import WorkerPool, failed_future
+from redact.parallel.folder import check_folders, discover, media_kind, output_names
+from redact.parallel.manifest import MANIFEST_NAME, FileFacts, Manifest
+from redact.parallel.worker import DetectorFactory, Job, run_job
 from redact.settings import Settings
-
-MANIFEST_NAME = "redact-manifest.json"
-MANIFEST_FORMAT = "redact-batch-manifest"
-MANIFEST_VERSION = 1
-#: video inputs we look for (any PyAV can decode; these are the usual camera and archive types)
-VIDEO_EXTENSIONS = frozenset(
-    {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mts", ".m2ts", ".3gp", ".mpg", ".mpeg"}
-)
-#: settings that change how fast a file is done (or what is accepted), not what comes out; a change does not redo a file
-COMPUTE_ONLY = ("threads", "max_megapixels", "allow_truncated")
 
 #: on_event(kind, path relative to the input folder, detail). Kinds: "plan" (path "."; detail
 #: files/ignored counts), "ignored", "skipped", "start", "done", "failed".
 EventCallback = Callable[[str, Path, dict[str, Any]], None]
-#: builds a file's detectors inside the worker from its settings; must be picklable (a module-level function)
 
 
 @dataclass
@@ -108,210 +89,20 @@ class BatchSummary:
         }
 
 
-# -- finding the files ----------------------------------------------------------------------
-
-
-def media_kind(path: Path) -> str | None:
-    if is_photo(path):
-        return "photo"
-    if path.suffix.lower() in VIDEO_EXTENSIONS:
-        return "video"
-    return None
-
-
-def discover(input_dir: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Photos and videos under ``input_dir`` (relative paths, sorted), and what was left out and why.
-
-    Hidden files and folders (names starting with ".", such as macOS ``._`` files) are
-    left out; symlinked folders are not followed (they could loop or leave the folder).
-    """
-    found: list[Path] = []
-    ignored: list[tuple[Path, str]] = []
-
-    def walk_error(exc: OSError) -> None:
-        raise InputError(f"{exc.filename}: cannot list folder ({exc.strerror or exc})")
-
-    for folder, dirs, files in os.walk(input_dir, onerror=walk_error):
-        here = Path(folder)
-        keep = []
-        for d in sorted(dirs):
-            if d.startswith("."):
-                continue
-            if (here / d).is_symlink():
-                ignored.append(((here / d).relative_to(input_dir), "symlinked folder not followed"))
-                continue
-            keep.append(d)
-        dirs[:] = keep
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            rel = (here / name).relative_to(input_dir)
-            if media_kind(rel) is None:
-                ignored.append((rel, "not a photo or video type"))
-            else:
-                found.append(rel)
-    return sorted(found, key=lambda p: p.as_posix()), ignored
-
-
-def output_names(files: list[Path], video_suffix: str) -> dict[Path, Path | str]:
-    """Output path (relative) for each input; videos get ``video_suffix``, photos keep theirs.
-
-    When two inputs would land on one output (``a.mov`` and ``a.mp4``), the one whose type
-    changes keeps its old extension in the name (``a.mov.mp4``); a clash left after that is an
-    error message in place of a path.
-    """
-
-    def first_choice(rel: Path) -> Path:
-        return rel.with_suffix(video_suffix) if media_kind(rel) == "video" else rel
-
-    def clashes(names: dict[Path, Path | str]) -> list[list[Path]]:
-        by_target: dict[str, list[Path]] = {}
-        for rel, out in names.items():
-            if isinstance(out, Path):
-                by_target.setdefault(out.as_posix().lower(), []).append(rel)
-        return [group for group in by_target.values() if len(group) > 1]
-
-    names: dict[Path, Path | str] = {rel: first_choice(rel) for rel in files}
-    for group in clashes(names):
-        for rel in group:
-            if media_kind(rel) == "video" and rel.suffix.lower() != video_suffix.lower():
-                names[rel] = rel.with_name(rel.name + video_suffix)
-    for group in clashes(names):
-        for rel in group:
-            others = ", ".join(o.as_posix() for o in group if o != rel)
-            names[rel] = f"its output {Path(names[rel]).as_posix()} would also be written for {others}; rename one"
-    return names
-
-
-# -- hashes, the manifest and stray files ------------------------------------------------------
-
-
-def settings_key(settings: Mapping[str, Any]) -> str:
-    kept = {k: v for k, v in settings.items() if k not in COMPUTE_ONLY}
-    return json.dumps(kept, sort_keys=True, default=str)
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def load_manifest(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "files": {}}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise OutputError(f"{path}: cannot read the batch manifest ({exc}); move it away to start afresh") from exc
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT or not isinstance(data.get("files"), dict):
-        raise OutputError(f"{path}: is not a redact batch manifest; move it away or choose another output folder")
-    if data.get("version") != MANIFEST_VERSION:
-        raise OutputError(
-            f"{path}: manifest version {data.get('version')} is not {MANIFEST_VERSION}; move it away to start afresh"
-        )
-    return data
-
-
-def save_manifest(path: Path, data: dict[str, Any]) -> None:
-    """Write the whole manifest beside itself, flush it to disk, then rename it into place."""
-    data["updated"] = _now()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(name, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        if isinstance(exc, OSError):
-            raise OutputError(f"{path}: cannot write the batch manifest ({exc.strerror or exc})") from exc
-        raise
-
-
 _PARTIAL_MIDDLE = re.compile(r"[A-Za-z0-9_]{8}")
 
 
-def remove_partials(output_path: Path) -> list[Path]:
+def remove_partials(output_path: Path) -> None:
     """Delete temporary files that a crashed writer of ``output_path`` left (see outputs.atomic_output)."""
     prefix, end = partial_affixes(output_path)
-    removed = []
     try:
         names = os.listdir(output_path.parent)
     except OSError:
-        return removed
+        return
     for name in names:
         if name.startswith(prefix) and name.endswith(end) and _PARTIAL_MIDDLE.fullmatch(name[len(prefix) : -len(end)]):
             with contextlib.suppress(OSError):
                 os.unlink(output_path.parent / name)
-                removed.append(output_path.parent / name)
-    return removed
-
-
-# -- the job a worker runs ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything a worker needs for one file; plain data, so it pickles to any worker."""
-
-    path: str  # relative, for messages
-    kind: str  # video or photo
-    input: str
-    output: str
-    settings: Settings
-    overwrite: bool
-    detector_factory: DetectorFactory | None = None
-    threads: int | None = None  # detector threads for this file; None: settings' or the worker's choice
-
-
-def run_job(job: Job) -> dict[str, Any]:
-    """Redact one file in this process; returns its report, output hash and time. Raises on failure."""
-    from redact.pipeline.photo import redact_photo
-    from redact.pipeline.video import redact_video
-
-    started = time.perf_counter()
-    settings = job_settings(job.settings, job.threads)
-    detectors = job_detectors(settings, job.detector_factory)
-    redact = redact_video if job.kind == "video" else redact_photo
-    report = redact(Path(job.input), Path(job.output), settings, overwrite=job.overwrite, detectors=detectors)
-    truncated = getattr(report, "truncated", None)
-    if truncated and not settings.allow_truncated:  # in a batch, a cut-short file fails (and leaves no output)
-        raise TruncatedInputError(f"{truncated} (allow_truncated = true in a config file accepts it)")
-    if truncated:
-        report.warnings.append(truncated)
-    output_sha256 = file_sha256(Path(job.output))
-    return {"report": report.to_dict(), "output_sha256": output_sha256, "seconds": time.perf_counter() - started}
-
-
-# -- the batch ---------------------------------------------------------------------------------
-
-
-def check_folders(input_dir: Path, output_dir: Path) -> tuple[Path, Path]:
-    if not input_dir.exists():
-        raise InputError(f"{input_dir}: no such folder")
-    if not input_dir.is_dir():
-        raise InputError(f"{input_dir}: is not a folder")
-    inp = input_dir.resolve()
-    out = output_dir.resolve()
-    if out == inp:
-        raise OutputError(f"{output_dir}: is the input folder; choose a separate output folder")
-    if out.is_relative_to(inp):
-        raise OutputError(
-            f"{output_dir}: is inside the input folder {input_dir} (its outputs would become inputs); choose a folder outside it"
-        )
-    if inp.is_relative_to(out):
-        raise OutputError(f"{output_dir}: contains the input folder {input_dir}; choose a folder outside it")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise OutputError(f"{output_dir}: is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{output_dir}: cannot create the output folder ({exc.strerror or exc})") from exc
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise OutputError(f"{output_dir}: output folder is not writable")
-    return inp, out
 
 
 def error_message(exc: BaseException) -> str:
@@ -327,9 +118,10 @@ def error_message(exc: BaseException) -> str:
 
 
 @dataclass
-class _Planned:
-    rel: Path
-    key: str  # rel as posix
+class PlannedFile:
+    """One input of the run, from its planned output to its outcome."""
+
+    rel: Path  # relative to the input folder
     kind: str
     output_rel: Path
     input_path: Path
@@ -341,14 +133,214 @@ class _Planned:
     suspect: bool = False  # was in a process pool that died; runs again alone
     submitted: float | None = None  # perf_counter when handed to the executor
 
+    @property
+    def key(self) -> str:
+        return self.rel.as_posix()
+
+    @property
+    def output(self) -> str:
+        return self.output_rel.as_posix()
+
+    def facts(self) -> FileFacts:
+        return FileFacts(self.kind, self.output, self.input_sha256, self.input_size)
+
+    def elapsed(self) -> float:
+        """Seconds since the file was handed to the executor."""
+        return time.perf_counter() - self.submitted if self.submitted else 0.0
+
+    def discard(self) -> None:
+        """Remove what a failed attempt left: temporary files, and an output no "done" entry vouches for."""
+        remove_partials(self.output_path)
+        # (a worker that died just after renaming its output into place leaves a whole file)
+        if (not self.existed_before or self.overwrite) and (
+            self.output_path.is_file() or self.output_path.is_symlink()
+        ):
+            with contextlib.suppress(OSError):
+                self.output_path.unlink()
+
+
+class BatchRun:
+    """One run's state: the files waiting, the files in flight on the executor, the manifest and the summary."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: WorkerPool,
+        manifest: Manifest,
+        summary: BatchSummary,
+        *,
+        overwrite: bool,
+        detector_factory: DetectorFactory | None,
+        on_event: EventCallback | None,
+    ) -> None:
+        self.settings, self.pool, self.manifest, self.summary = settings, pool, manifest, summary
+        self.overwrite, self.detector_factory, self.on_event = overwrite, detector_factory, on_event
+        self.waiting: deque[PlannedFile] = deque()
+        self.in_flight: dict[Future, PlannedFile] = {}
+
+    def emit(self, kind: str, rel: Path, detail: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, rel, detail)
+
+    # -- plan outputs ------------------------------------------------------------------------
+
+    def plan(self, inp: Path, out: Path, video_suffix: str) -> None:
+        """Find the inputs and name each one's output; a name clash fails both files now."""
+        files, ignored = discover(inp)
+        self.emit("plan", Path("."), {"files": len(files), "ignored": len(ignored)})
+        for rel, reason in ignored:
+            self.emit("ignored", rel, {"reason": reason})
+        self.summary.ignored = [f"{rel.as_posix()}: {reason}" for rel, reason in ignored]
+        for rel, target in output_names(files, video_suffix).items():
+            if isinstance(target, str):
+                self.summary.failed.append(FileResult(rel.as_posix(), None, "failed", target))
+                self.emit("failed", rel, {"error": target})
+            else:
+                self.waiting.append(PlannedFile(rel, media_kind(rel) or "", target, inp / rel, out / target))
+        for result in self.summary.failed:  # nothing of theirs is written
+            self.manifest.mark_failed(result.path, result.error or "")
+
+    def prepare(self, item: PlannedFile) -> bool:
+        """Hash the input and decide; True when the file is to be redacted now (it is marked running)."""
+        try:
+            item.input_size = item.input_path.stat().st_size
+            item.input_sha256 = file_sha256(item.input_path)
+        except OSError as exc:
+            self.record_failure(item, f"{item.input_path}: cannot read ({exc.strerror or exc})")
+            return False
+        if self.manifest.is_current(item.key, item.facts(), item.output_path):
+            self.summary.skipped.append(FileResult(item.key, item.output, "skipped", seconds=0.0))
+            self.emit("skipped", item.rel, {"output": item.output})
+            return False
+        ours = self.manifest.wrote(item.key, item.output)
+        item.existed_before = item.output_path.exists() or item.output_path.is_symlink()
+        item.overwrite = self.overwrite or (ours and item.output_path.is_file())
+        try:
+            item.output_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.record_failure(item, f"{item.output_path.parent}: cannot create folder ({exc.strerror or exc})")
+            return False
+        remove_partials(item.output_path)
+        self.manifest.mark_running(item.key, item.facts())
+        return True
+
+    # -- schedule ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Hand the files out a window at a time and settle each as it finishes; on Ctrl-C settle those in flight."""
+        try:
+            while self.waiting or self.in_flight:
+                self.schedule()
+                if self.in_flight:
+                    finished, _ = wait(list(self.in_flight), return_when=FIRST_COMPLETED)
+                    self.settle(finished)
+        except BaseException as exc:  # interrupted (Ctrl-C) or a failure of the batch itself
+            self.stop(interrupted=isinstance(exc, KeyboardInterrupt))
+            raise
+        finally:
+            self.pool.close()
+
+    def can_submit(self) -> bool:
+        # a file that was in a process pool when it died runs again alone, so only the file that
+        # kills its worker fails, not the ones that happened to share the pool with it
+        if not self.waiting or len(self.in_flight) >= self.pool.window:
+            return False
+        if any(item.suspect for item in self.in_flight.values()):
+            return False
+        return not (self.waiting[0].suspect and self.in_flight)
+
+    def schedule(self) -> None:
+        while self.can_submit():
+            item = self.waiting.popleft()
+            if self.prepare(item):
+                self.submit(item)
+
+    def submit(self, item: PlannedFile) -> None:
+        self.pool.start()  # an executor of our own starts only when a file needs it
+        job = Job(
+            item.key,
+            item.kind,
+            str(item.input_path),
+            str(item.output_path),
+            self.settings,
+            item.overwrite,
+            self.detector_factory,
+            self.pool.worker_threads,
+        )
+        self.emit("start", item.rel, {"output": item.output, "kind": item.kind, "retry": item.suspect})
+        item.submitted = time.perf_counter()
+        self.in_flight[self.pool.submit(run_job, job)] = item
+
+    # -- settle ------------------------------------------------------------------------------
+
+    def settle(self, finished: set[Future]) -> None:
+        """Record the finished files; when our pool died, its files run again, each alone in a new pool."""
+        if not self.pool.died(finished):
+            for future in sorted(finished, key=lambda f: self.in_flight[f].key):
+                self.finish(self.in_flight.pop(future), future)
+            return
+        # everything in the pool failed with it; one that dies alone is the cause, and fails
+        self.pool.close()
+        retry = []
+        for future, item in sorted(self.in_flight.items(), key=lambda fi: fi[1].key):
+            if isinstance(future.exception(), BrokenExecutor) and not item.suspect:
+                item.discard()
+                item.suspect = True
+                retry.append(item)
+            else:
+                self.finish(item, future)
+        self.in_flight.clear()
+        self.waiting.extendleft(reversed(retry))
+
+    def stop(self, interrupted: bool) -> None:
+        """The run stops early: cancel what has not started, and settle every file in flight."""
+        for future in self.in_flight:
+            future.cancel()
+        self.pool.abandon(interrupted)
+        for future, item in list(self.in_flight.items()):
+            with contextlib.suppress(BaseException):
+                succeeded = future.done() and not future.cancelled() and future.exception() is None
+                if not succeeded and (interrupted or not future.done() or future.cancelled()):
+                    future = failed_future(CancelledError())
+                self.finish(item, future)
+
+    def finish(self, item: PlannedFile, future: Future) -> None:
+        try:
+            result = future.result()
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            item.discard()
+            self.record_failure(item, error_message(exc), item.elapsed())
+            return
+        remove_partials(item.output_path)  # from an earlier attempt on a worker that died (Dask retries)
+        self.record_done(item, result)
+
+    # -- record ------------------------------------------------------------------------------
+
+    def record_done(self, item: PlannedFile, result: dict[str, Any]) -> None:
+        report, seconds = result["report"], result["seconds"]
+        warnings = list(report.get("warnings") or [])
+        self.manifest.mark_done(item.key, item.facts(), result["output_sha256"], seconds, report)
+        self.summary.done.append(FileResult(item.key, item.output, "done", None, round(seconds, 3), warnings))
+        frames = report.get("frames")
+        self.emit(
+            "done", item.rel, {"output": item.output, "seconds": seconds, "frames": frames, "warnings": list(warnings)}
+        )
+
+    def record_failure(self, item: PlannedFile, message: str, seconds: float = 0.0) -> None:
+        self.manifest.mark_failed(item.key, message, item.facts(), seconds)
+        self.summary.failed.append(FileResult(item.key, None, "failed", message, round(seconds, 3)))
+        self.emit("failed", item.rel, {"error": message})
+
 
 def run_batch(
     input_dir: Path,
     output_dir: Path,
     settings: Settings,
     *,
-    jobs: int = 1,
     executor: str | Executor | None = None,
+    jobs: int = 1,
     overwrite: bool = False,
     detector_factory: DetectorFactory | None = None,
     on_event: EventCallback | None = None,
@@ -368,271 +360,15 @@ def run_batch(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if video_suffix.lower() not in CONTAINERS:
         raise ConfigError(f"videos can be written as {', '.join(sorted(CONTAINERS))}, not {video_suffix}")
-    owned = not isinstance(executor, Executor)
-    name = executor if isinstance(executor, str) else ("serial" if jobs == 1 else "process")
-    if owned:
-        check_executor(name, jobs)  # before anything is written
+    pool = WorkerPool(executor, jobs=jobs, address=address)  # checks the executor before anything is written
     inp, out = check_folders(input_dir, output_dir)
-    manifest_path = out / MANIFEST_NAME
-    manifest = load_manifest(manifest_path)
-    manifest["input_dir"] = str(inp)
-    entries: dict[str, dict[str, Any]] = manifest["files"]
-    settings_dict = json.loads(json.dumps(settings.to_dict(), default=str))
-    key_now = settings_key(settings_dict)
-    summary = BatchSummary(str(input_dir), str(output_dir), str(manifest_path))
-
-    def emit(kind: str, rel: Path, detail: dict[str, Any]) -> None:
-        if on_event is not None:
-            on_event(kind, rel, detail)
-
-    files, ignored = discover(inp)
-    emit("plan", Path("."), {"files": len(files), "ignored": len(ignored)})
-    for rel, reason in ignored:
-        emit("ignored", rel, {"reason": reason})
-    summary.ignored = [f"{rel.as_posix()}: {reason}" for rel, reason in ignored]
-
-    def record_failure(item: _Planned, message: str, seconds: float = 0.0) -> None:
-        entries[item.key] = {
-            "status": "failed",
-            "kind": item.kind,
-            "output": item.output_rel.as_posix(),
-            "settings": settings_dict,
-            "input_sha256": item.input_sha256,
-            "input_size": item.input_size,
-            "output_sha256": None,
-            "seconds": round(seconds, 3),
-            "error": message,
-            "finished": _now(),
-        }
-        save_manifest(manifest_path, manifest)
-        summary.failed.append(FileResult(item.key, None, "failed", message, round(seconds, 3)))
-        emit("failed", item.rel, {"error": message})
-
-    queue: deque[_Planned] = deque()
-    for rel, target in output_names(files, video_suffix).items():
-        key = rel.as_posix()
-        if isinstance(target, str):
-            summary.failed.append(FileResult(key, None, "failed", target))
-            emit("failed", rel, {"error": target})
-            continue
-        queue.append(_Planned(rel, key, media_kind(rel) or "", target, inp / rel, out / target))
-    if summary.failed:  # name clashes: record them (nothing of theirs is written)
-        for result in summary.failed:
-            entries[result.path] = {
-                "status": "failed",
-                "error": result.error,
-                "settings": settings_dict,
-                "finished": _now(),
-            }
-        save_manifest(manifest_path, manifest)
-
-    def is_current(item: _Planned, entry: Mapping[str, Any] | None) -> bool:
-        if not entry or entry.get("status") != "done" or entry.get("output") != item.output_rel.as_posix():
-            return False
-        if settings_key(entry.get("settings") or {}) != key_now or entry.get("input_sha256") != item.input_sha256:
-            return False
-        if not item.output_path.is_file():
-            return False
-        try:
-            return file_sha256(item.output_path) == entry.get("output_sha256")
-        except OSError:
-            return False
-
-    def prepare(item: _Planned) -> bool:
-        """Hash the input and decide; True when the file is to be redacted now."""
-        try:
-            item.input_size = item.input_path.stat().st_size
-            item.input_sha256 = file_sha256(item.input_path)
-        except OSError as exc:
-            record_failure(item, f"{item.input_path}: cannot read ({exc.strerror or exc})")
-            return False
-        entry = entries.get(item.key)
-        if is_current(item, entry):
-            summary.skipped.append(FileResult(item.key, item.output_rel.as_posix(), "skipped", seconds=0.0))
-            emit("skipped", item.rel, {"output": item.output_rel.as_posix()})
-            return False
-        ours = bool(entry) and entry.get("output") == item.output_rel.as_posix()
-        item.existed_before = item.output_path.exists() or item.output_path.is_symlink()
-        item.overwrite = overwrite or (ours and item.output_path.is_file())
-        try:
-            item.output_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            record_failure(item, f"{item.output_path.parent}: cannot create folder ({exc.strerror or exc})")
-            return False
-        remove_partials(item.output_path)
-        entries[item.key] = {
-            "status": "running",
-            "kind": item.kind,
-            "output": item.output_rel.as_posix(),
-            "settings": settings_dict,
-            "input_sha256": item.input_sha256,
-            "input_size": item.input_size,
-            "started": _now(),
-        }
-        save_manifest(manifest_path, manifest)
-        return True
-
-    def discard(item: _Planned) -> None:
-        """Remove what a failed attempt left: temporary files, and an output no "done" entry vouches for."""
-        remove_partials(item.output_path)
-        # (a worker that died just after renaming its output into place leaves a whole file)
-        if (not item.existed_before or item.overwrite) and (
-            item.output_path.is_file() or item.output_path.is_symlink()
-        ):
-            with contextlib.suppress(OSError):
-                item.output_path.unlink()
-
-    def finish(item: _Planned, future: Future) -> None:
-        try:
-            result = future.result()
-        except BaseException as exc:
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            discard(item)
-            record_failure(item, error_message(exc), time.perf_counter() - item.submitted if item.submitted else 0.0)
-            return
-        remove_partials(item.output_path)  # from an earlier attempt on a worker that died (Dask retries)
-        report = result["report"]
-        entries[item.key] = {
-            "status": "done",
-            "kind": item.kind,
-            "output": item.output_rel.as_posix(),
-            "settings": settings_dict,
-            "input_sha256": item.input_sha256,
-            "input_size": item.input_size,
-            "output_sha256": result["output_sha256"],
-            "seconds": round(result["seconds"], 3),
-            "frames": report.get("frames"),
-            "warnings": list(report.get("warnings") or []),
-            "error": None,
-            "finished": _now(),
-        }
-        save_manifest(manifest_path, manifest)
-        summary.done.append(
-            FileResult(
-                item.key,
-                item.output_rel.as_posix(),
-                "done",
-                None,
-                round(result["seconds"], 3),
-                list(report.get("warnings") or []),
-            )
-        )
-        emit(
-            "done",
-            item.rel,
-            {
-                "output": item.output_rel.as_posix(),
-                "seconds": result["seconds"],
-                "frames": report.get("frames"),
-                "warnings": report.get("warnings") or [],
-            },
-        )
-
-    def new_executor() -> Executor:
-        return create_executor(name, jobs=jobs, address=address)
-
-    # An executor of our own is started only when a file needs it (a run with nothing to redo starts none).
-    pool: Executor | None = None if owned else executor  # type: ignore[assignment]
-    window = 1
-    worker_threads: int | None = None
-
-    def sized(ex: Executor) -> None:
-        nonlocal window, worker_threads
-        workers = getattr(ex, "workers", None) or getattr(ex, "_max_workers", None) or jobs
-        # files handed out at once: enough to keep every worker busy while this process hashes the next
-        window = 1 if getattr(ex, "serial", False) else 2 * workers
-        worker_threads = getattr(ex, "worker_threads", None)
-
-    if pool is not None:
-        sized(pool)
-    elif name == "serial":
-        window = 1
-    else:
-        window = 2 * jobs
-    inflight: dict[Future, _Planned] = {}
-
-    def can_submit() -> bool:
-        # a file that was in a process pool when it died runs again alone, so only the file that
-        # kills its worker fails, not the ones that happened to share the pool with it
-        if not queue or len(inflight) >= window or any(i.suspect for i in inflight.values()):
-            return False
-        return not (queue[0].suspect and inflight)
-
-    try:
-        while queue or inflight:
-            while can_submit():
-                item = queue.popleft()
-                if not prepare(item):
-                    continue
-                if pool is None:
-                    pool = new_executor()
-                    sized(pool)
-                job = Job(
-                    item.key,
-                    item.kind,
-                    str(item.input_path),
-                    str(item.output_path),
-                    settings,
-                    item.overwrite,
-                    detector_factory,
-                    worker_threads,
-                )
-                emit(
-                    "start", item.rel, {"output": item.output_rel.as_posix(), "kind": item.kind, "retry": item.suspect}
-                )
-                item.submitted = time.perf_counter()
-                try:
-                    future = pool.submit(run_job, job)
-                except BrokenExecutor as exc:
-                    failed: Future = Future()
-                    failed.set_exception(exc)
-                    future = failed
-                inflight[future] = item
-            if not inflight:
-                continue
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            if owned and pool is not None and any(isinstance(f.exception(), BrokenExecutor) for f in finished):
-                # the pool died: everything in it failed with it. Try each of those again alone in
-                # a new pool; one that dies alone is the cause, and fails.
-                pool.shutdown(wait=True)
-                pool = None
-                retry = []
-                for future, item in sorted(inflight.items(), key=lambda fi: fi[1].key):
-                    if isinstance(future.exception(), BrokenExecutor) and not item.suspect:
-                        discard(item)
-                        item.suspect = True
-                        retry.append(item)
-                    else:
-                        finish(item, future)
-                inflight.clear()
-                queue.extendleft(reversed(retry))
-                continue
-            for future in sorted(finished, key=lambda f: inflight[f].key):
-                finish(inflight.pop(future), future)
-    except BaseException:
-        # interrupted (Ctrl-C) or a failure of the batch itself: stop, settle every file in flight
-        for future in inflight:
-            future.cancel()
-        interrupted = isinstance(sys.exc_info()[1], KeyboardInterrupt)
-        if owned and pool is not None:
-            with contextlib.suppress(Exception):
-                # interrupted: the workers are ended now, and the files they had are cancelled, not "died"
-                pool.stop() if interrupted and hasattr(pool, "stop") else pool.shutdown(wait=True, cancel_futures=True)
-            pool = None
-        for future, item in list(inflight.items()):
-            with contextlib.suppress(BaseException):
-                if future.done() and not future.cancelled() and future.exception() is None:
-                    finish(item, future)
-                else:
-                    if interrupted or not future.done() or future.cancelled():
-                        cancelled: Future = Future()
-                        cancelled.set_exception(CancelledError())
-                        future = cancelled
-                    finish(item, future)
-        raise
-    finally:
-        if owned and pool is not None:
-            pool.shutdown(wait=True)
+    manifest = Manifest.load(out / MANIFEST_NAME, settings)
+    manifest.data["input_dir"] = str(inp)
+    summary = BatchSummary(str(input_dir), str(output_dir), str(manifest.path))
+    run = BatchRun(
+        settings, pool, manifest, summary, overwrite=overwrite, detector_factory=detector_factory, on_event=on_event
+    )
+    run.plan(inp, out, video_suffix)
+    run.run()
     summary.seconds = time.perf_counter() - started
     return summary

@@ -10,6 +10,9 @@
   Workers of a remote cluster must have redact installed and see the input and
   output folders at the same paths as this machine (a shared filesystem).
 
+:class:`WorkerPool` is how a run uses one: the caller's executor, or one named here and
+started on first use (and started afresh after its processes died).
+
 Jobs carry settings, never detector objects: each worker builds its own detectors,
 so no ONNX session is ever pickled.
 """
@@ -19,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from redact.errors import ConfigError
@@ -67,7 +70,7 @@ class ManagedExecutor(Executor):
         *,
         workers: int,
         worker_threads: int | None,
-        closers: list[Callable[[], None]] | None = None,
+        closers: list[Callable[[], object]] | None = None,
     ) -> None:
         self.name = name
         self.inner = inner
@@ -84,7 +87,7 @@ class ManagedExecutor(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         try:
-            if isinstance(self.inner, ProcessPoolExecutor) or isinstance(self.inner, SerialExecutor):
+            if isinstance(self.inner, (ProcessPoolExecutor, SerialExecutor)):
                 self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
             else:  # dask's ClientExecutor takes no cancel_futures
                 self.inner.shutdown(wait=wait and not cancel_futures)
@@ -153,7 +156,7 @@ def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
     except ImportError as exc:
         raise ConfigError(f"the dask executor needs the optional extra: {DASK_HINT}") from exc
     address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
-    closers: list[Callable[[], None]] = []
+    closers: list[Callable[[], object]] = []
     if address:
         try:
             client = Client(address, timeout="20s")
@@ -183,3 +186,74 @@ def _dask_executor(jobs: int, address: str | None) -> ManagedExecutor:
     return ManagedExecutor(
         "dask", client.get_executor(pure=False), workers=workers, worker_threads=threads, closers=closers
     )
+
+
+def failed_future(exc: BaseException) -> Future:
+    """A future that holds ``exc``: the outcome of a job that never ran."""
+    future: Future = Future()
+    future.set_exception(exc)
+    return future
+
+
+class WorkerPool:
+    """The executor a run hands its jobs to: the caller's, or one named here and started when first needed.
+
+    One started here is shut down by :meth:`close` (after its processes died, too: the next job
+    starts a new one); the caller's is never shut down here. ``window``: jobs to hand out at once,
+    enough to keep every worker busy while the caller prepares the next.
+    """
+
+    def __init__(self, executor: str | Executor | None, *, jobs: int, address: str | None = None) -> None:
+        self.given = executor if isinstance(executor, Executor) else None
+        self.name = executor if isinstance(executor, str) else ("serial" if jobs == 1 else "process")
+        self.jobs, self.address = jobs, address
+        self.started: ManagedExecutor | None = None
+        self.worker_threads: int | None = None
+        if self.given is not None:
+            self._size(self.given)
+        else:
+            check_executor(self.name, jobs)  # now, before the caller writes anything
+            self.window = 1 if self.name == "serial" else 2 * jobs
+
+    def _size(self, executor: Executor) -> None:
+        workers = getattr(executor, "workers", None) or getattr(executor, "_max_workers", None) or self.jobs
+        self.window = 1 if getattr(executor, "serial", False) else 2 * workers
+        self.worker_threads = getattr(executor, "worker_threads", None)
+
+    def start(self) -> Executor:
+        """The executor, started now when it is ours and not running."""
+        if self.given is not None:
+            return self.given
+        if self.started is None:
+            self.started = create_executor(self.name, jobs=self.jobs, address=self.address)
+            self._size(self.started)
+        return self.started
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
+        """``fn(*args)`` on the executor; a broken executor's refusal comes back in the future."""
+        executor = self.start()
+        try:
+            return executor.submit(fn, *args)
+        except BrokenExecutor as exc:
+            return failed_future(exc)
+
+    def died(self, futures: Iterable[Future]) -> bool:
+        """True when our own executor's processes died under one of these (finished) futures."""
+        return self.started is not None and any(isinstance(f.exception(), BrokenExecutor) for f in futures)
+
+    def close(self) -> None:
+        """Shut our executor down once its jobs are over; the next job would start a new one."""
+        started, self.started = self.started, None
+        if started is not None:
+            started.shutdown(wait=True)
+
+    def abandon(self, interrupted: bool) -> None:
+        """The run stops early: drop our executor's waiting jobs and, when interrupted, end its workers now."""
+        started, self.started = self.started, None
+        if started is None:
+            return
+        with contextlib.suppress(Exception):
+            if interrupted:  # the files they had are then cancelled, not "died"
+                started.stop()
+            else:
+                started.shutdown(wait=True, cancel_futures=True)

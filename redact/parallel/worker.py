@@ -1,12 +1,18 @@
-"""Set-up inside a worker (a process-pool or Dask worker, or this process): threads and detectors."""
+"""What runs inside a worker (a process-pool or Dask worker, or this process): its threads, its detectors, a batch job."""
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from redact.detectors.base import Detector
+from redact.errors import TruncatedInputError
+from redact.media.outputs import file_sha256
 from redact.settings import Settings
 
 #: builds the detectors for a job; tests pass scripted ones, workers default to the settings' own
@@ -23,9 +29,9 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_job(jobs: int, cores: int | None = None) -> int:
-    """Detector (ONNX Runtime) threads for each of ``jobs`` files running at once on one machine."""
-    return max(1, (cores or cpu_count()) // max(1, jobs))
+def threads_per_job(jobs: int) -> int:
+    """Detector (ONNX Runtime) threads for each of ``jobs`` files running at once on this machine."""
+    return max(1, cpu_count() // max(1, jobs))
 
 
 def init_process_worker(threads: int) -> None:
@@ -74,3 +80,36 @@ def job_detectors(settings: Settings, factory: DetectorFactory | None) -> dict[s
     detectors = build_detectors(settings)
     _DETECTOR_CACHE.append((key, detectors))
     return detectors
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs for one file of a batch; plain data, so it pickles to any worker."""
+
+    path: str  # relative, for messages
+    kind: str  # video or photo
+    input: str
+    output: str
+    settings: Settings
+    overwrite: bool
+    detector_factory: DetectorFactory | None = None
+    threads: int | None = None  # detector threads for this file; None: settings' or the worker's choice
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Redact one file in this process; returns its report, output hash and time. Raises on failure."""
+    from redact.pipeline.photo import redact_photo
+    from redact.pipeline.video import redact_video
+
+    started = time.perf_counter()
+    settings = job_settings(job.settings, job.threads)
+    detectors = job_detectors(settings, job.detector_factory)
+    redact = redact_video if job.kind == "video" else redact_photo
+    report = redact(Path(job.input), Path(job.output), settings, overwrite=job.overwrite, detectors=detectors)
+    truncated = getattr(report, "truncated", None)
+    if truncated and not settings.allow_truncated:  # in a batch, a cut-short file fails (and leaves no output)
+        raise TruncatedInputError(f"{truncated} (allow_truncated = true in a config file accepts it)")
+    if truncated:
+        report.warnings.append(truncated)
+    output_sha256 = file_sha256(Path(job.output))
+    return {"report": report.to_dict(), "output_sha256": output_sha256, "seconds": time.perf_counter() - started}
