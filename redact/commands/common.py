@@ -47,9 +47,9 @@ EXECUTOR = typer.Option(None, "--executor", help="serial, process or dask (defau
 class Workers:
     """Where the work runs: --jobs, --executor and --cluster (a cluster means dask)."""
 
-    jobs: int = 1
-    executor: str | None = None
-    cluster: str | None = None
+    jobs: int
+    executor: str | None
+    cluster: str | None
 
     def __post_init__(self) -> None:
         if self.cluster:
@@ -79,6 +79,8 @@ def with_settings(*names: str) -> Callable[[Command], Command]:
 
     def decorate(command: Command) -> Command:
         signature = inspect.signature(command, eval_str=True)
+        if "values" not in signature.parameters:  # a programming error: say so at import, not at run time
+            raise TypeError(f"{command.__name__} has no `values` parameter for the settings {names}")
         parameters: list[inspect.Parameter] = []
         for parameter in signature.parameters.values():
             if parameter.name == "values":
