@@ -100,7 +100,7 @@ def _run(args: list[str], debug: bool) -> int:
     return code if isinstance(code, int) else 0
 
 
-def _interrupted(debug: bool) -> None:
+def _interrupted(debug: bool) -> NoReturn:
     signum = SIGNALLED[0] if SIGNALLED else signal.SIGINT
     _fail("interrupted; unfinished outputs and temporary files were removed", 128 + int(signum), debug)
 
