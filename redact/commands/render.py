@@ -1,0 +1,111 @@
+"""`redact render INPUT --tracks FILE`: redact exactly what a (reviewed) detections file says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from redact.errors import ConfigError
+from redact.settings import Settings
+
+from .common import QUIET, check_side_files, err, progress_bar, settings_from, with_settings, write_report
+
+if TYPE_CHECKING:
+    from redact.review.detections_file import Plan
+
+RENDER_SETTINGS = (
+    "style",
+    "shape",
+    "face_margin",
+    "plate_margin",
+    "codec",
+    "crf",
+    "preset",
+    "audio",
+    "keep_metadata",
+)
+
+
+@with_settings(*RENDER_SETTINGS)
+def render_command(
+    ctx: typer.Context,
+    input: Path = typer.Argument(..., help="The video the detections file was made from."),
+    tracks: Path = typer.Option(
+        ..., "--tracks", help="Detections file (from `redact detect` or --save-tracks), reviewed."
+    ),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4)."),
+    overwrite: bool = typer.Option(False, "--overwrite"),
+    keep_visible: str = typer.Option(
+        "", "--keep-visible", help="Track ids to leave uncovered, e.g. 3,7 (people who consented)."
+    ),
+    add_region: list[str] = typer.Option(
+        [], "--add-region", help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable."
+    ),
+    cover_all: list[str] = typer.Option(
+        [], "--cover-all", help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable."
+    ),
+    *,
+    values: dict[str, Any],
+    report: Path | None = typer.Option(None, "--report"),
+    quiet: bool = QUIET,
+) -> None:
+    """Redact exactly what a (reviewed) detections file says, without detecting again."""
+    from redact.media.outputs import default_output
+    from redact.media.source import probe
+    from redact.pipeline.video import redact_video
+    from redact.review.detections_file import load
+
+    check_side_files(report=report)
+    info = probe(input)
+    plan, data = load(tracks, info, track_ids(keep_visible))
+    add_regions(plan, add_region, cover_all)
+    base = {k: v for k, v in (data.get("settings") or {}).items() if k in Settings.__dataclass_fields__}
+    settings = settings_from(ctx, None, values, base)
+    output = output or default_output(input)
+    with progress_bar(f"render {input.name}", quiet) as update:
+        result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, plan=plan)
+    write_report(report, result.to_dict())
+    if not quiet:
+        err.print(
+            f"[green]done[/]: {result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}"
+        )
+
+
+def track_ids(keep_visible: str) -> set[int]:
+    """--keep-visible 3,7 -> {3, 7}."""
+    try:
+        return {int(v) for v in keep_visible.split(",") if v.strip()}
+    except ValueError:
+        raise ConfigError(f"--keep-visible {keep_visible!r}: expected track ids like 3,7") from None
+
+
+def add_regions(plan: Plan, add_region: list[str], cover_all: list[str]) -> None:
+    """Add the --add-region boxes and --cover-all spans to the plan, as the detections file's own would be."""
+    from redact.review.detections_file import add_cover_all, add_manual
+
+    for value in add_region:
+        span, _, box = value.partition(":")
+        ((start, end),) = time_ranges([span], "--add-region")
+        try:
+            coords = [float(v) for v in box.split(",")]
+        except ValueError:
+            coords = []
+        if len(coords) != 4:
+            raise ConfigError(f"--add-region {value!r}: expected START-END:x1,y1,x2,y2")
+        add_manual(plan, {"keyframes": [{"time": start, "box": coords}], "start": start, "end": end}, "--add-region")
+    for start, end in time_ranges(cover_all, "--cover-all"):
+        add_cover_all(plan, {"start": start, "end": end}, "--cover-all")
+
+
+def time_ranges(values: list[str], what: str) -> list[tuple[float, float]]:
+    """['12.5-14'] -> [(12.5, 14.0)]; ``what`` names the option in the error."""
+    spans = []
+    for value in values:
+        try:
+            start, end = (float(v) for v in value.split("-", 1))
+        except ValueError:
+            raise ConfigError(f"{what} {value!r}: expected START-END in seconds, e.g. 12.5-14") from None
+        spans.append((start, end))
+    return spans
