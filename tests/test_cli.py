@@ -180,3 +180,47 @@ def test_heic_output_without_the_extra_is_one_clear_line(tmp_path: Path) -> None
     assert result.returncode == 3
     assert "pip install 'redact[heic]'" in one_error_line(result)
     assert not (tmp_path / "out.heic").exists()
+
+
+def test_detect_preview_render_round_trip_on_a_real_face(tmp_path: Path) -> None:
+    """The review commands as a user types them: detect writes the file, preview draws its boxes,
+    render covers exactly what it says (a kept track left as filmed, an added region covered in its
+    frames only)."""
+    import json
+
+    import numpy as np
+    from media import decode_frames
+
+    from redact.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "demo.mp4", seconds=1.0)
+    assert redact("detect", str(clip), "--targets", "faces", "--quiet").returncode == 0
+    tracks = tmp_path / "demo.mp4.detections.json"
+    data = json.loads(tracks.read_text())
+    face = max(data["tracks"], key=lambda t: len(t["boxes"]))
+    frame, *box = face["boxes"][len(face["boxes"]) // 2][:5]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+
+    shown = redact("preview", str(clip), "--tracks", str(tracks), "--video", str(tmp_path / "boxes.mp4"))
+    assert shown.returncode == 0, shown.stderr
+    assert (tmp_path / "demo.mp4.preview.png").stat().st_size > 1000
+    original, _, _ = decode_frames(clip)
+    boxed, _, _ = decode_frames(tmp_path / "boxes.mp4")
+    assert len(boxed) == len(original) == 25
+
+    def rendered(*options: str) -> list[np.ndarray]:
+        out = tmp_path / f"out{len(list(tmp_path.glob('out*.mp4')))}.mp4"
+        result = redact("render", str(clip), "--tracks", str(tracks), "-o", str(out), "--quiet", *options)
+        assert result.returncode == 0, result.stderr
+        return decode_frames(out)[0]
+
+    def change(images: list[np.ndarray], index: int, area: tuple[int, int, int, int]) -> float:
+        a, b, c, d = area
+        return float(np.abs(images[index][b:d, a:c].astype(int) - original[index][b:d, a:c].astype(int)).mean())
+
+    covered = rendered()
+    assert change(covered, frame, (x1, y1, x2, y2)) > 8  # the face is covered
+    kept = rendered("--keep-visible", str(face["id"]), "--add-region", "0-0.2:0,0,40,40", "--style", "fill")
+    assert change(kept, frame, (x1, y1, x2, y2)) < 3  # left as filmed (re-encoding noise only)
+    assert kept[0][:40, :40].max() < 30 and kept[4][:40, :40].max() < 30  # filled, frames 0-4 (0.2 s)
+    assert change(kept, 24, (0, 0, 40, 40)) < 3 and original[24][:40, :40].max() > 60
