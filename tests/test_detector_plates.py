@@ -166,6 +166,7 @@ def test_real_dashcam_frame_plate_found(plate_detector):
         assert found >= 1, f"no labelled plate covered in {entry['file']}"
 
 
+@needs_model
 def test_each_target_gets_its_own_threshold_and_the_preset_size() -> None:
     from redact.detectors.schedule import build_detectors
     from redact.settings import Settings
