@@ -23,7 +23,7 @@ from av.video.stream import VideoStream
 
 from redact.errors import InputError, UnsupportedMediaError
 from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, colour_range, full_i420_to_bgr, sws_range
-from redact.media.timeline import to_seconds
+from redact.media.timeline import to_pts, to_seconds
 from redact.settings import DEFAULTS
 
 
@@ -320,7 +320,8 @@ class VideoSource:
         self.video_stream.thread_type = "AUTO"
         self.audio_streams = list(self.container.streams.audio) if audio and window is None else []
         self.frames = 0  # decoded so far
-        self.last_pts: int | None = None
+        self.last_pts: int | None = None  # of the last frame yielded
+        self._last_decoded: int | None = None  # of the last frame decoded, in the window or not
 
     def truncation(self) -> str | None:
         """After reading every frame: why the video looks cut short, or None (see :func:`truncation`).
@@ -346,7 +347,7 @@ class VideoSource:
         """Yield Frames and audio Packets interleaved as they are stored."""
         window = self.window or Window()  # the whole video
         index = window.first_index
-        self._last_decoded: int | None = None
+        self._last_decoded = None
         try:
             for packet in self._packets():
                 if packet.stream.type == "audio":
@@ -396,5 +397,7 @@ def _stream_at(container: av.container.InputContainer, info: VideoInfo) -> Video
 
 
 def _pts_step(info: VideoInfo) -> int:
-    step = 1 / (info.frame_rate * info.time_base) if info.frame_rate and info.time_base else 1
-    return max(1, round(step))
+    """One frame's duration in timestamp ticks (at least one)."""
+    if not (info.frame_rate and info.time_base):
+        return 1
+    return max(1, to_pts(1 / info.frame_rate, info.time_base))
