@@ -113,6 +113,7 @@ class RunReport:
 
 
 def warn_dropped_streams(report: RunReport, info: VideoInfo) -> None:
+    """Say which of the input's streams the output leaves out (never copied: they can identify)."""
     if info.other_streams:
         report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
 
@@ -130,7 +131,7 @@ def frames_with_audio(items: Iterable[Frame | av.Packet]) -> Iterator[tuple[Fram
             (entry[1] if entry is not None else early).append(item)
 
 
-def holds(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> dict[int, int]:
+def hold_frames(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> dict[int, int]:
     """Frames a lost track stays covered, per kind: ``seconds``, and never less than the gap between
     two runs of its detector (so a scheduled skip never uncovers it)."""
     every = stage.every
@@ -147,7 +148,7 @@ class FrameTracker:
     def __init__(self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport) -> None:
         rate = info.frame_rate or Fraction(25)
         self.stage, self.report = stage, report
-        self.tracker = Tracker(holds(stage, settings.hold, rate))
+        self.tracker = Tracker(hold_frames(stage, settings.hold, rate))
         self.lookahead = Lookahead(max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1)))
         self.cuts = CutDetector(settings.scene_cut)
         self.camera = CameraMotion()
@@ -259,7 +260,6 @@ def encoding(
     frame (in an encoder thread) and writes its audio. The file appears at ``output_path`` only when
     the block succeeds; the sink's warnings join ``report``. ``pts_offset`` is taken off every frame's
     timestamp (a segment starts at 0, as a whole video would)."""
-
     with atomic_output(output_path, overwrite) as tmp:
         with VideoSink(
             tmp,
