@@ -131,6 +131,16 @@ def frames_with_audio(items: Iterable[Frame | av.Packet]) -> Iterator[tuple[Fram
             (entry[1] if entry is not None else early).append(item)
 
 
+@contextmanager
+def decoding(source: VideoSource, report: RunReport) -> Iterator[Iterator[tuple[Frame, list[av.Packet]]]]:
+    """Decode in a thread (timed as the decode stage): each frame with the audio stored after it."""
+    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
+    try:
+        yield frames_with_audio(decoder)
+    finally:
+        decoder.close()
+
+
 def hold_frames(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> dict[int, int]:
     """Frames a lost track stays covered, per kind: ``seconds``, and never less than the gap between
     two runs of its detector (so a scheduled skip never uncovers it)."""
@@ -181,7 +191,6 @@ def track_video(
     """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
     info = source.info
     tracking = FrameTracker(stage, settings, info, report)
-    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
     seen_tracks: set[tuple[int, int]] = set()
     frames = 0
 
@@ -191,15 +200,13 @@ def track_video(
             report.covered_frames += bool(len(dets))
             on_frame(frame, audio, dets)
 
-    try:
-        for entry in frames_with_audio(decoder):
+    with decoding(source, report) as entries:
+        for entry in entries:
             emit(tracking.push(entry[0], entry))
             frames += 1
             if on_progress is not None:
                 on_progress(frames, info.frame_count)
         emit(tracking.lookahead.flush())
-    finally:
-        decoder.close()
     report.close_tracking(frames, stage, seen_tracks)
     if frames == 0:
         raise InputError(f"{info.path}: no video frames could be decoded")
@@ -217,11 +224,10 @@ def replay_video(
 ) -> None:
     """Cover exactly what a reviewed detections file says, frame by frame; no detector runs."""
     info = source.info
-    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
     held: tuple[Frame, list[av.Packet], Detections] | None = None  # sent on once its audio is all read
     frames = 0
-    try:
-        for frame, audio in frames_with_audio(decoder):
+    with decoding(source, report) as entries:
+        for frame, audio in entries:
             if frame.index >= plan.frame_count or plan.pts[frame.index] != frame.pts:
                 raise DetectionsFileError(
                     f"detections file: frame {frame.index} of the video does not match the file (another cut of the video?)"
@@ -236,8 +242,6 @@ def replay_video(
                 on_progress(frames, plan.frame_count)
         if held is not None:
             on_frame(*held)
-    finally:
-        decoder.close()
     report.frames = frames
     if frames != plan.frame_count:
         raise DetectionsFileError(f"detections file lists {plan.frame_count} frames; the video has {frames}")
