@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
+from av.sidedata.sidedata import SideDataContainer
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 
@@ -54,7 +57,8 @@ class Colour:
 
 
 def _side_data(frame: av.VideoFrame, name: str) -> bytes | None:
-    for item in frame.side_data:
+    # PyAV's stubs type side_data as a TypedDict of motion vectors; a video frame's is this container
+    for item in cast(SideDataContainer, frame.side_data):
         if getattr(item.type, "name", "") == name:
             return bytes(item)
     return None
@@ -111,9 +115,17 @@ def full_i420_to_bgr(planes: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.cvtColor(cv2.merge([planes[:height], up(v), up(u)]), cv2.COLOR_YCrCb2BGR)
 
 
-def bgr_to_full_i420(image: np.ndarray) -> np.ndarray:
+def bgr_to_full_i420(image: np.ndarray) -> npt.NDArray[np.uint8]:
     """The exact counterpart of :func:`full_i420_to_bgr`."""
     height, width = image.shape[:2]
     y, cr, cb = cv2.split(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb))
     down = lambda c: cv2.resize(c, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    return np.concatenate([y.reshape(-1), down(cb).reshape(-1), down(cr).reshape(-1)]).reshape(height * 3 // 2, width)
+    planes = np.concatenate([y.reshape(-1), down(cb).reshape(-1), down(cr).reshape(-1)])
+    return planes.reshape(height * 3 // 2, width).astype(np.uint8, copy=False)
+
+
+def bgr_to_i420(image: np.ndarray, full: bool) -> npt.NDArray[np.uint8]:
+    """8-bit BGR to I420 planes in the working matrix: the exact inverse of the decoder's conversion."""
+    if full:
+        return bgr_to_full_i420(image)
+    return np.asarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), dtype=np.uint8)

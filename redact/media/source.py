@@ -17,10 +17,13 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 from av.video.reformatter import ColorRange
+from av.video.stream import VideoStream
 
 from redact.errors import InputError, UnsupportedMediaError
 from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, colour_range, full_i420_to_bgr, sws_range
+from redact.media.timeline import to_pts, to_seconds
 from redact.settings import DEFAULTS
 
 
@@ -36,7 +39,6 @@ class VideoInfo:
     duration: Fraction | None  # seconds
     codec: str
     pix_fmt: str | None
-    audio_codecs: tuple[str, ...] = ()
     other_streams: tuple[str, ...] = ()  # data, subtitle, attachment: never copied by default
     stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
     end: Fraction | None = None  # seconds: where the container says the video stream ends (Matroska)
@@ -65,7 +67,7 @@ DEEP_FORMATS = frozenset({"yuv420p10le"})
 class DeepPicture:
     """A frame's own 10-bit samples (upright, I420 layout), so that pixels nobody covers keep every bit."""
 
-    planes: np.ndarray  # uint16, (H * 3 / 2) x W
+    planes: npt.NDArray[np.uint16]  # (H * 3 / 2) x W
     view: np.ndarray  # the 8-bit BGR picture as decoded, before any cover: what changed in it was covered
 
 
@@ -78,7 +80,7 @@ class Frame:
     deep: DeepPicture | None = None
 
     def seconds(self, time_base: Fraction) -> float:
-        return float(self.pts * time_base)
+        return to_seconds(self.pts, time_base)
 
 
 def decode_picture(frame: av.VideoFrame, rotation: int) -> tuple[np.ndarray, DeepPicture | None]:
@@ -101,7 +103,8 @@ def upright_i420(planes: np.ndarray, height: int, width: int, rotation: int) -> 
     return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
 
 
-def _open(path: Path) -> av.container.InputContainer:
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open a video for reading; one clear InputError for each way that fails."""
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if path.is_dir():
@@ -118,9 +121,7 @@ def _open(path: Path) -> av.container.InputContainer:
         raise InputError(f"{path}: cannot be opened ({exc.strerror or exc})") from exc
 
 
-def _rotation_of(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> tuple[int, av.VideoFrame | None]:
+def _rotation_of(container: av.container.InputContainer, stream: VideoStream) -> tuple[int, av.VideoFrame | None]:
     """Read the first frame to learn its display rotation (rotation lives in side data)."""
     for frame in container.decode(stream):
         return int(round(frame.rotation / 90.0)) * 90 % 360, frame
@@ -131,11 +132,11 @@ def _rotation_of(
 STILL_CODECS = frozenset({"mjpeg", "png", "bmp", "gif", "webp", "tiff"})
 
 
-def _is_cover(stream: av.video.stream.VideoStream) -> bool:
+def _is_cover(stream: VideoStream) -> bool:
     return bool(stream.disposition & av.stream.Disposition.attached_pic)
 
 
-def main_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+def main_video_stream(container: av.container.InputContainer) -> VideoStream:
     """The largest real video stream: never cover art (an attached picture), whatever its size or
     place, and a moving-picture codec before a still-picture one; the first of equals."""
     real = [s for s in container.streams.video if not _is_cover(s)]
@@ -143,7 +144,7 @@ def main_video_stream(container: av.container.InputContainer) -> av.video.stream
         name = container.name
         raise InputError(f"{name}: has no video stream" + (" (only cover art)" if container.streams.video else ""))
 
-    def rank(s: av.video.stream.VideoStream) -> tuple[bool, bool, int]:
+    def rank(s: VideoStream) -> tuple[bool, bool, int]:
         ctx = s.codec_context
         if ctx is None:  # a codec this FFmpeg lacks: chosen only when there is nothing else
             return (False, False, 0)
@@ -155,8 +156,9 @@ def main_video_stream(container: av.container.InputContainer) -> av.video.stream
 def _describe(stream: av.stream.Stream) -> str:
     ctx = stream.codec_context
     what = f"{stream.type}:{ctx.name if ctx else 'unknown'}"
-    if stream.type == "video" and ctx is not None:
-        what += f" {ctx.width}x{ctx.height}" + (" (cover art)" if _is_cover(stream) else "")
+    if isinstance(stream, VideoStream) and stream.codec_context is not None:
+        what += f" {stream.codec_context.width}x{stream.codec_context.height}"
+        what += " (cover art)" if _is_cover(stream) else ""
     return what
 
 
@@ -173,30 +175,12 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
     """What the video is, from its header and first frame; frames over ``max_megapixels`` are refused
     before any is decoded (a decoded 16K frame alone takes gigabytes)."""
     path = Path(path)
-    with _open(path) as container:
+    with open_input(path) as container:
         stream = main_video_stream(container)
-        ctx = stream.codec_context
-        if ctx is None or ctx.codec is None:
-            raise UnsupportedMediaError(f"{path}: video codec not supported")
-        check_frame_size(path, ctx.width or 0, ctx.height or 0, max_megapixels)
-        try:
-            rotation, first = _rotation_of(container, stream)
-        except av.error.FFmpegError as exc:
-            raise InputError(f"{path}: video stream is corrupt or cannot be decoded ({exc.strerror or exc})") from exc
-        if first is None:
-            raise InputError(f"{path}: video stream has no decodable frames")
-        check_frame_size(path, first.width, first.height, max_megapixels)  # the header may have said less
-        width, height = first.width, first.height
-        if rotation in (90, 270):
-            width, height = height, width
+        codec = _video_codec(path, stream, max_megapixels)
+        rotation, first = _first_frame(path, container, stream, max_megapixels)
+        width, height = (first.height, first.width) if rotation in (90, 270) else (first.width, first.height)
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-        duration = None
-        if stream.duration and stream.time_base:
-            duration = Fraction(stream.duration) * stream.time_base
-        elif container.duration:
-            duration = Fraction(container.duration, av.time_base)
-        frames = stream.frames or None
-        end = _tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
         return VideoInfo(
             path=path,
             width=width,
@@ -204,18 +188,49 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
             rotation=rotation,
             time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000),
             frame_rate=Fraction(rate),
-            frame_count=frames,
-            duration=duration,
-            codec=ctx.codec.name,
-            pix_fmt=ctx.pix_fmt,
-            audio_codecs=tuple(s.codec_context.name for s in container.streams.audio),
+            frame_count=stream.frames or None,
+            duration=_duration(container, stream),
+            codec=codec,
+            pix_fmt=stream.codec_context.pix_fmt,
             other_streams=tuple(
                 _describe(s) for s in container.streams if s.type != "audio" and s.index != stream.index
             ),
             stream_index=stream.index,
-            end=end,
+            end=_tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration")),
             colour=Colour.of(first),
         )
+
+
+def _video_codec(path: Path, stream: VideoStream, max_megapixels: float) -> str:
+    """The stream's codec name, once its header passes the pixel limit."""
+    ctx = stream.codec_context
+    if ctx is None or ctx.codec is None:
+        raise UnsupportedMediaError(f"{path}: video codec not supported")
+    check_frame_size(path, ctx.width or 0, ctx.height or 0, max_megapixels)
+    return ctx.codec.name
+
+
+def _first_frame(
+    path: Path, container: av.container.InputContainer, stream: VideoStream, max_megapixels: float
+) -> tuple[int, av.VideoFrame]:
+    """The display rotation and the first frame (whose size may be larger than the header said)."""
+    try:
+        rotation, first = _rotation_of(container, stream)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{path}: video stream is corrupt or cannot be decoded ({exc.strerror or exc})") from exc
+    if first is None:
+        raise InputError(f"{path}: video stream has no decodable frames")
+    check_frame_size(path, first.width, first.height, max_megapixels)
+    return rotation, first
+
+
+def _duration(container: av.container.InputContainer, stream: VideoStream) -> Fraction | None:
+    """Seconds, from the stream when it says, else from the container."""
+    if stream.duration and stream.time_base:
+        return Fraction(stream.duration) * stream.time_base
+    if container.duration:
+        return Fraction(container.duration, av.time_base)
+    return None
 
 
 def _tag_seconds(value: str | None) -> Fraction | None:
@@ -276,21 +291,42 @@ def upright(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k)) if k else image
 
 
-class VideoSource:
-    """Iterate a file's video frames (upright BGR) and, optionally, its audio packets, in decode order."""
+@dataclass(frozen=True)
+class Window:
+    """Part of a video to decode: the frames with ``start <= pts < end`` (None: from the start, to the
+    end), numbered from ``first_index`` as in the whole video. A window after the first frame is
+    reached by seeking to the keyframe at or before ``start``."""
 
-    def __init__(self, info: VideoInfo, audio: bool = True) -> None:
+    start: int | None = None
+    end: int | None = None
+    first_index: int = 0
+
+    def before(self, pts: int) -> bool:
+        return self.start is not None and pts < self.start
+
+    def after(self, pts: int) -> bool:
+        return self.end is not None and pts >= self.end
+
+
+class VideoSource:
+    """Iterate a file's video frames (upright BGR) and, optionally, its audio packets, in decode order;
+    with a ``window``, only the frames of that part of the video (and no audio)."""
+
+    def __init__(self, info: VideoInfo, audio: bool = True, window: Window | None = None) -> None:
         self.info = info
-        self.container = _open(info.path)
-        self.video_stream = self.container.streams[info.stream_index]
+        self.window = window
+        self.container = open_input(info.path)
+        self.video_stream = _stream_at(self.container, info)
         self.video_stream.thread_type = "AUTO"
-        self.audio_streams = list(self.container.streams.audio) if audio else []
+        self.audio_streams = list(self.container.streams.audio) if audio and window is None else []
         self.frames = 0  # decoded so far
-        self.last_pts: int | None = None
+        self.last_pts: int | None = None  # of the last frame yielded
+        self._last_decoded: int | None = None  # of the last frame decoded, in the window or not
 
     def truncation(self) -> str | None:
-        """After reading every frame: why the video looks cut short, or None (see :func:`truncation`)."""
-        return truncation(self.info, self.frames, self.last_pts)
+        """After reading every frame: why the video looks cut short, or None (see :func:`truncation`).
+        A window stops early on purpose: never truncated."""
+        return truncation(self.info, self.frames, self.last_pts) if self.window is None else None
 
     def __enter__(self) -> VideoSource:
         return self
@@ -301,35 +337,67 @@ class VideoSource:
     def close(self) -> None:
         self.container.close()
 
+    def video_frames(self) -> Iterator[Frame]:
+        """The video frames alone (whatever audio there is goes unread)."""
+        for item in self.items():
+            if isinstance(item, Frame):
+                yield item
+
     def items(self) -> Iterator[Frame | av.Packet]:
         """Yield Frames and audio Packets interleaved as they are stored."""
-        info = self.info
-        step = _pts_step(info)
-        last_pts: int | None = None
-        index = 0
+        window = self.window or Window()  # the whole video
+        index = window.first_index
+        self._last_decoded = None
         try:
-            for packet in self.container.demux(self.video_stream, *self.audio_streams):
+            for packet in self._packets():
                 if packet.stream.type == "audio":
                     if packet.dts is not None and packet.size:
                         yield packet
                     continue
-                for frame in packet.decode():
-                    pts = frame.pts
-                    if pts is None:  # some AVI/raw streams: derive from the frame's position
-                        pts = 0 if last_pts is None else last_pts + step
-                    if last_pts is not None and pts <= last_pts:
-                        pts = last_pts + 1  # the encoder needs strictly increasing times
-                    last_pts = pts
-                    image, deep = decode_picture(frame, info.rotation)
-                    self.frames, self.last_pts = index + 1, pts
+                for frame in self.video_stream.decode(packet):
+                    pts = self._timestamp(frame.pts)
+                    if window.before(pts):
+                        continue  # from before the window (a seek lands on the keyframe at or before it)
+                    if window.after(pts):
+                        return
+                    image, deep = decode_picture(frame, self.info.rotation)
+                    self.frames, self.last_pts = self.frames + 1, pts
                     yield Frame(index=index, pts=pts, image=image, key=frame.key_frame, deep=deep)
                     index += 1
         except av.error.FFmpegError as exc:
             raise InputError(
-                f"{info.path}: decoding failed at frame {index} ({exc.strerror or exc}); the file may be corrupt"
+                f"{self.info.path}: decoding failed at frame {index} ({exc.strerror or exc}); the file may be corrupt"
             ) from exc
+
+    def _packets(self) -> Iterator[av.Packet]:
+        if self.window is not None and self.window.start is not None and self.window.first_index > 0:
+            self.container.seek(self.window.start, stream=self.video_stream, backward=True, any_frame=False)
+        return self.container.demux(self.video_stream, *self.audio_streams)
+
+    def _timestamp(self, pts: int | None) -> int:
+        """A frame's pts, strictly after the one before (the encoder needs strictly increasing times)."""
+        last = self._last_decoded
+        if pts is None:
+            if self.window is not None:
+                raise InputError(
+                    f"{self.info.path}: a frame without a timestamp; this video cannot be split into segments"
+                )
+            pts = 0 if last is None else last + _pts_step(self.info)  # some AVI/raw streams: from its position
+        if last is not None and pts <= last:
+            pts = last + 1
+        self._last_decoded = pts
+        return pts
+
+
+def _stream_at(container: av.container.InputContainer, info: VideoInfo) -> VideoStream:
+    for stream in container.streams.video:
+        if stream.index == info.stream_index:
+            return stream
+    raise InputError(f"{info.path}: the video stream is gone (was the file replaced while it was read?)")
 
 
 def _pts_step(info: VideoInfo) -> int:
-    step = 1 / (info.frame_rate * info.time_base) if info.frame_rate and info.time_base else 1
-    return max(1, round(step))
+    """One frame's duration in timestamp ticks (at least one)."""
+    if not (info.frame_rate and info.time_base):
+        return 1
+    return max(1, to_pts(1 / info.frame_rate, info.time_base))

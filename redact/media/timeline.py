@@ -17,6 +17,11 @@ def to_seconds(pts: int, time_base: Fraction) -> float:
     return float(pts * time_base)
 
 
+def to_pts(seconds: float | Fraction, time_base: Fraction) -> int:
+    """The nearest timestamp to ``seconds``, in ``time_base`` (exact for a Fraction)."""
+    return round(Fraction(seconds) / time_base)
+
+
 def frames_in(seconds: float, frame_rate: Fraction | float) -> int:
     """How many frames ``seconds`` spans at ``frame_rate`` (rounded; 0 for a zero rate)."""
     return round(seconds * float(frame_rate)) if frame_rate else 0

@@ -24,7 +24,7 @@ import heapq
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, wait
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,21 +32,25 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.container import InputContainer, OutputContainer
+from av.video.stream import VideoStream
 
-from redact.cover import styles
+from redact.detectors.schedule import detection_stage
 from redact.errors import InputError, OutputError
-from redact.media.outputs import atomic_output, check_output
-from redact.media.sink import AUDIO_COPY, VideoSink, _set_stream_tags, container_format
-from redact.media.source import (
-    Frame,
-    VideoInfo,
-    VideoSource,
-    _open,
-    decode_picture,
-    main_video_stream,
-    probe,
-    truncation,
+from redact.media.mux import (
+    audio_copyable,
+    container_format,
+    copy_audio_stream,
+    open_output,
+    set_container_tags,
+    set_stream_tags,
 )
+from redact.media.outputs import atomic_output, check_output
+from redact.media.source import Frame, VideoInfo, VideoSource, Window, main_video_stream, open_input, probe, truncation
+from redact.media.timeline import Timeline, to_pts
+from redact.parallel.executors import create_executor
+from redact.parallel.worker import job_detectors, job_settings
+from redact.pipeline.video import RunReport, encoding, redact_video, track_video, warn_dropped_streams
 from redact.settings import Settings
 
 #: a segment is never made shorter than this (seconds): shorter ones cost more in overlap than they gain
@@ -55,16 +59,29 @@ MIN_SEGMENT_SECONDS = 4.0
 
 @dataclass(frozen=True)
 class KeyframeIndex:
-    time_base: Fraction
-    pts: tuple[int, ...]  # every video packet's pts, sorted (display order)
+    timeline: Timeline  # every video packet's pts, sorted (display order)
     keyframes: tuple[int, ...]  # pts of the keyframes, sorted
 
     @property
+    def pts(self) -> Sequence[int]:
+        return self.timeline.pts
+
+    @property
+    def time_base(self) -> Fraction:
+        return self.timeline.time_base
+
+    @property
     def frames(self) -> int:
-        return len(self.pts)
+        return len(self.timeline)
 
     def seconds(self, pts: int) -> float:
-        return float((pts - self.pts[0]) * self.time_base)
+        """Seconds from the first frame."""
+        return self.timeline.seconds(pts)
+
+    def frames_between(self, start: int, end: int | None) -> range:
+        """Positions of the frames with ``start <= pts < end`` (None: to the end)."""
+        hi = bisect.bisect_left(self.pts, end) if end is not None else len(self.pts)
+        return range(bisect.bisect_left(self.pts, start), hi)
 
 
 def keyframe_index(path: Path) -> KeyframeIndex | None:
@@ -75,7 +92,7 @@ def keyframe_index(path: Path) -> KeyframeIndex | None:
     """
     pts: list[int] = []
     keys: list[int] = []
-    with _open(Path(path)) as container:
+    with open_input(Path(path)) as container:
         stream = main_video_stream(container)
         try:
             for packet in container.demux(stream):
@@ -90,10 +107,10 @@ def keyframe_index(path: Path) -> KeyframeIndex | None:
             raise InputError(
                 f"{path}: reading the video's packets failed ({exc.strerror or exc}); the file may be corrupt"
             ) from exc
-        time_base = Fraction(stream.time_base)
-    if not pts or not keys:
+        time_base = stream.time_base
+    if not pts or not keys or time_base is None:
         return None
-    return KeyframeIndex(time_base, tuple(sorted(pts)), tuple(sorted(set(keys))))
+    return KeyframeIndex(Timeline(tuple(sorted(pts)), Fraction(time_base)), tuple(sorted(set(keys))))
 
 
 @dataclass(frozen=True)
@@ -106,10 +123,18 @@ class Segment:
     first_index: int  # index in the whole video of the first frame read
     frames: int  # frames of its own (between start and end)
 
+    @property
+    def window(self) -> Window:
+        """What its worker decodes: the segment and the overlap around it."""
+        return Window(self.read_from, self.read_to, self.first_index)
 
-def plan_segments(index: KeyframeIndex, segment_seconds: float, overlap: float) -> list[Segment]:
-    """Keyframe-aligned segments of about ``segment_seconds``, each with its read window."""
-    tb = index.time_base
+    def owns(self, pts: int) -> bool:
+        """Whether the frame at ``pts`` is one of the segment's own (encoded by it)."""
+        return pts >= self.start and (self.end is None or pts < self.end)
+
+
+def segment_starts(index: KeyframeIndex, segment_seconds: float) -> list[int]:
+    """The first pts of each segment: keyframes about ``segment_seconds`` apart."""
     keys = index.keyframes
     starts = [keys[0]]
     for key in keys[1:]:
@@ -120,53 +145,22 @@ def plan_segments(index: KeyframeIndex, segment_seconds: float, overlap: float) 
         starts.pop()
     if index.pts[0] < starts[0]:  # leading frames before the first keyframe belong to the first segment
         starts[0] = index.pts[0]
-    over = round(Fraction(overlap) / tb)
+    return starts
+
+
+def plan_segments(index: KeyframeIndex, segment_seconds: float, overlap: float) -> list[Segment]:
+    """Keyframe-aligned segments of about ``segment_seconds``, each with its read window."""
+    starts = segment_starts(index, segment_seconds)
+    over = to_pts(overlap, index.time_base)
     segments = []
     for n, start in enumerate(starts):
         end = starts[n + 1] if n + 1 < len(starts) else None
-        wanted = start - over
-        before = [k for k in keys if k <= wanted]
+        before = [k for k in index.keyframes if k <= start - over]
         read_from = before[-1] if (n > 0 and before) else index.pts[0]
         read_to = end + over if end is not None else None
         first = bisect.bisect_left(index.pts, read_from)
-        own = (bisect.bisect_left(index.pts, end) if end is not None else len(index.pts)) - bisect.bisect_left(
-            index.pts, start
-        )
-        segments.append(Segment(n, start, end, read_from, read_to, first, own))
+        segments.append(Segment(n, start, end, read_from, read_to, first, len(index.frames_between(start, end))))
     return segments
-
-
-class SegmentSource(VideoSource):
-    """Frames of one read window, numbered as in the whole video; no audio."""
-
-    def __init__(self, info: VideoInfo, segment: Segment) -> None:
-        super().__init__(info, audio=False)
-        self.segment = segment
-
-    def items(self) -> Iterator[Frame | av.Packet]:
-        seg = self.segment
-        stream = self.video_stream
-        index = seg.first_index
-        try:
-            if seg.number > 0:
-                self.container.seek(seg.read_from, stream=stream, backward=True, any_frame=False)
-            for packet in self.container.demux(stream):
-                for frame in packet.decode():
-                    if frame.pts is None:
-                        raise InputError(
-                            f"{self.info.path}: a frame without a timestamp; this video cannot be split into segments"
-                        )
-                    if frame.pts < seg.read_from:
-                        continue  # from before the window (a seek lands on the keyframe at or before it)
-                    if seg.read_to is not None and frame.pts >= seg.read_to:
-                        return
-                    image, deep = decode_picture(frame, self.info.rotation)
-                    yield Frame(index=index, pts=frame.pts, image=image, key=frame.key_frame, deep=deep)
-                    index += 1
-        except av.error.FFmpegError as exc:
-            raise InputError(
-                f"{self.info.path}: decoding failed at frame {index} ({exc.strerror or exc}); the file may be corrupt"
-            ) from exc
 
 
 @dataclass(frozen=True)
@@ -181,50 +175,36 @@ class SegmentJob:
 
 def run_segment(job: SegmentJob) -> dict[str, Any]:
     """Redact one segment in this process: decode its window, track, encode only its own frames."""
-    from redact.detectors.schedule import detection_stage
-    from redact.parallel.worker import job_detectors, job_settings
-    from redact.pipeline.threads import Consumer
-    from redact.pipeline.video import RunReport, track_video
-
     started = time.perf_counter()
     settings = job_settings(job.settings, job.threads)
     seg = job.segment
     info = dataclasses.replace(probe(Path(job.input), settings.max_megapixels), frame_count=None)
-    detectors = job_detectors(settings, job.detector_factory)
-    stage = detection_stage(settings, detectors)
+    stage = detection_stage(settings, job_detectors(settings, job.detector_factory))
     report = RunReport(job.input, job.output, settings.to_dict(), info.to_dict())
     own: list[int] = []
-    output = Path(job.output)
-    with SegmentSource(info, seg) as source, atomic_output(output) as tmp:
-        sink = VideoSink(tmp, output, info, [], codec=settings.codec, crf=settings.crf, preset=settings.preset)
+    with (
+        VideoSource(info, audio=False, window=seg.window) as source,
+        # from 0, as a whole video would be: containers keep such timestamps exactly
+        encoding(
+            Path(job.output), info, settings, report, pts_offset=seg.start, thread=f"redact-segment-{seg.number}"
+        ) as encode,
+    ):
 
-        def encode(item: tuple[Frame, Any]) -> None:
-            frame, dets = item
-            styles.cover(frame.image, dets, settings)
-            # from 0, as a whole video would be: containers keep such timestamps exactly
-            sink.write_frame(frame.image, frame.pts - seg.start, frame.deep)
-
-        encoder = Consumer(f"redact-segment-{seg.number}", encode, maxsize=8)
-
-        def hand_over(frame: Frame, audio: list, dets: Any) -> None:
-            if frame.pts >= seg.start and (seg.end is None or frame.pts < seg.end):
+        def hand_over(frame: Frame, audio: list[av.Packet], dets: Any) -> None:
+            if seg.owns(frame.pts):
                 own.append(frame.pts)
-                encoder.submit((frame, dets))
+                encode(frame, audio, dets)
 
-        try:
-            track_video(source, stage, settings, hand_over, report)
-            encoder.finish()
-            sink.close()
-        except BaseException:
-            encoder.close()
-            sink.abort()
-            raise
-        report.warnings.extend(sink.warnings)
+        track_video(source, stage, settings, hand_over, report)
         if len(own) != seg.frames:
             raise OutputError(
                 f"{job.input}: segment {seg.number} decoded {len(own)} of its {seg.frames} frames; not joining a video with frames missing"
             )
     return {"report": report.to_dict(), "frames": len(own), "seconds": time.perf_counter() - started}
+
+
+#: a packet on its way into the joined file: (decode time in seconds, 0 video / 1 audio, the packet)
+Timed = tuple[Fraction, int, av.Packet]
 
 
 def join_segments(
@@ -242,80 +222,101 @@ def join_segments(
     Each part starts at time 0; its packets are moved to their segment's start, and every
     frame must land exactly on a frame time of the input, each once, or nothing is written.
     """
-    fmt = container_format(final)
-    options = {"fflags": "+bitexact"}
-    if fmt in ("mp4", "mov"):
-        options["movflags"] = "+faststart"
-    tb = index.time_base
     with contextlib.ExitStack() as stack:
         inputs = [stack.enter_context(av.open(str(p))) for p, _ in parts]
-        source = stack.enter_context(_open(original))
-        first = inputs[0].streams.video[0]
-        for (p, _), c in zip(parts, inputs, strict=True):
-            if c.streams.video[0].codec_context.extradata != first.codec_context.extradata:
-                raise OutputError(
-                    f"{final}: segment {p.name} was encoded with other codec parameters; cannot join without re-encoding"
-                )
-        out = stack.enter_context(av.open(str(tmp), mode="w", format=fmt, options=options))
-        if keep_metadata:
-            out.metadata.update(dict(source.metadata))
+        source = stack.enter_context(open_input(original))
+        first = _same_encoding(parts, inputs, final)
+        out, fmt = open_output(tmp, final)
+        stack.enter_context(out)
+        set_container_tags(out, source.metadata, keep_metadata)
         video = out.add_stream_from_template(first)
-        video.metadata.clear()
-        video.time_base = tb
-        audio_out = {}
-        if audio:
-            allowed = AUDIO_COPY[fmt]
-            for s in source.streams.audio:
-                name = s.codec_context.name
-                if allowed and name not in allowed:
-                    raise OutputError(
-                        f"{final}: audio codec {name} cannot be copied into {fmt}; write .mkv, or run in one pass"
-                    )
-                a = out.add_stream_from_template(s)
-                _set_stream_tags(a, s, keep_metadata)
-                audio_out[s.index] = a
+        set_stream_tags(video, {}, keep_metadata)  # the video stream carries no tags, as in one pass
+        video.time_base = index.time_base
+        audio_out = _copied_audio(out, fmt, source, final, keep_metadata) if audio else {}
         placed: list[list[Fraction]] = [[] for _ in parts]
-
-        def on_grid(t: Fraction, what: str) -> int:
-            ticks = t / tb
-            if ticks.denominator != 1:
-                raise OutputError(f"{final}: a joined {what} time {float(t):.6f}s is off the input's time grid")
-            return int(ticks)
-
-        def video_packets() -> Iterator[tuple[Fraction, int, av.Packet]]:
-            for n, ((_, seg), c) in enumerate(zip(parts, inputs, strict=True)):
-                shift = seg.start * tb
-                for packet in c.demux(c.streams.video[0]):
-                    if packet.size == 0:
-                        continue
-                    if packet.pts is None or packet.dts is None:
-                        raise OutputError(f"{final}: segment {n} has a packet without timestamps")
-                    ptb = packet.time_base
-                    pts, dts = packet.pts * ptb + shift, packet.dts * ptb + shift
-                    placed[n].append(pts)
-                    packet.pts, packet.dts = on_grid(pts, "frame"), on_grid(dts, "decode")
-                    packet.time_base = tb
-                    yield dts, 0, packet
-
-        def audio_packets() -> Iterator[tuple[Fraction, int, av.Packet]]:
-            if not audio_out:
-                return
-            for packet in source.demux(*[s for s in source.streams.audio if s.index in audio_out]):
-                if packet.size == 0 or packet.dts is None:
-                    continue
-                yield packet.dts * packet.time_base, 1, packet
-
+        videos = _video_packets(parts, inputs, index.time_base, final, placed)
+        audios = _audio_packets(source, audio_out)
         try:
-            for _, kind, packet in heapq.merge(video_packets(), audio_packets(), key=lambda t: (t[0], t[1])):
+            for _, kind, packet in heapq.merge(videos, audios, key=lambda t: (t[0], t[1])):
                 packet.stream = video if kind == 0 else audio_out[packet.stream.index]
                 out.mux(packet)
         except av.error.FFmpegError as exc:
             raise OutputError(f"{final}: joining the segments failed ({exc.strerror or exc})") from exc
-        for n, ((_, seg), times) in enumerate(zip(parts, placed, strict=True)):
-            lo = bisect.bisect_left(index.pts, seg.start)
-            hi = bisect.bisect_left(index.pts, seg.end) if seg.end is not None else len(index.pts)
-            if sorted(times) != [p * tb for p in index.pts[lo:hi]]:
-                raise OutputError(f"{final}: segment {n}'s frames do not fall on the input's frame times; not joining")
+        _check_frame_times(parts, placed, index, final)
+
+
+def _same_encoding(parts: list[tuple[Path, Segment]], inputs: list[InputContainer], final: Path) -> VideoStream:
+    """The first part's video stream, once every part is known to share its codec parameters."""
+    first = inputs[0].streams.video[0]
+    for (p, _), c in zip(parts, inputs, strict=True):
+        if c.streams.video[0].codec_context.extradata != first.codec_context.extradata:
+            raise OutputError(
+                f"{final}: segment {p.name} was encoded with other codec parameters; cannot join without re-encoding"
+            )
+    return first
+
+
+def _copied_audio(
+    out: OutputContainer, fmt: str, source: InputContainer, final: Path, keep_metadata: bool
+) -> dict[int, av.audio.stream.AudioStream]:
+    """An output stream for each of the original's audio streams; only copies (nothing re-encoded here)."""
+    streams = {}
+    for s in source.streams.audio:
+        if not audio_copyable(fmt, s.codec_context.name):
+            raise OutputError(
+                f"{final}: audio codec {s.codec_context.name} cannot be copied into {fmt}; write .mkv, or run in one pass"
+            )
+        streams[s.index] = copy_audio_stream(out, s, keep_metadata)
+    return streams
+
+
+def _on_grid(t: Fraction, time_base: Fraction, what: str, final: Path) -> int:
+    ticks = t / time_base
+    if ticks.denominator != 1:
+        raise OutputError(f"{final}: a joined {what} time {float(t):.6f}s is off the input's time grid")
+    return int(ticks)
+
+
+def _video_packets(
+    parts: list[tuple[Path, Segment]],
+    inputs: list[InputContainer],
+    time_base: Fraction,
+    final: Path,
+    placed: list[list[Fraction]],
+) -> Iterator[Timed]:
+    """Every part's video packets moved to its segment's start, in order; each frame's time goes to ``placed``."""
+    for n, ((_, seg), c) in enumerate(zip(parts, inputs, strict=True)):
+        shift = seg.start * time_base
+        for packet in c.demux(c.streams.video[0]):
+            if packet.size == 0:
+                continue
+            if packet.pts is None or packet.dts is None:
+                raise OutputError(f"{final}: segment {n} has a packet without timestamps")
+            ptb = packet.time_base
+            pts, dts = packet.pts * ptb + shift, packet.dts * ptb + shift
+            placed[n].append(pts)
+            packet.pts, packet.dts = _on_grid(pts, time_base, "frame", final), _on_grid(dts, time_base, "decode", final)
+            packet.time_base = time_base
+            yield dts, 0, packet
+
+
+def _audio_packets(source: InputContainer, streams: dict[int, av.audio.stream.AudioStream]) -> Iterator[Timed]:
+    if not streams:
+        return
+    for packet in source.demux(*[s for s in source.streams.audio if s.index in streams]):
+        if packet.size == 0 or packet.dts is None:
+            continue
+        yield packet.dts * packet.time_base, 1, packet
+
+
+def _check_frame_times(
+    parts: list[tuple[Path, Segment]], placed: list[list[Fraction]], index: KeyframeIndex, final: Path
+) -> None:
+    """Every segment's frames landed on the input's frame times, each once."""
+    for n, ((_, seg), times) in enumerate(zip(parts, placed, strict=True)):
+        expected = [index.pts[i] * index.time_base for i in index.frames_between(seg.start, seg.end)]
+        if sorted(times) != expected:
+            raise OutputError(f"{final}: segment {n}'s frames do not fall on the input's frame times; not joining")
 
 
 def redact_video_segments(
@@ -330,14 +331,11 @@ def redact_video_segments(
     detector_factory: Callable[[Settings], Any] | None = None,
     segment_seconds: float | None = None,
     overlap: float | None = None,
-):
+) -> RunReport:
     """Redact one video in keyframe-aligned segments on ``jobs`` workers; returns a RunReport for the whole.
 
     A video too short to split, or without packet timestamps, runs in one pass (redact_video).
     """
-    from redact.parallel.executors import create_executor
-    from redact.pipeline.video import RunReport, redact_video
-
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
     check_output(input_path, output_path, overwrite)
@@ -345,65 +343,78 @@ def redact_video_segments(
     info = probe(input_path, settings.max_megapixels)
     index = keyframe_index(input_path)
     overlap = overlap if overlap is not None else max(1.5, settings.hold + 0.25, settings.backfill + 0.25)
-    duration = index.seconds(index.pts[-1]) if index else 0.0
-    if segment_seconds is None:
-        segment_seconds = max(MIN_SEGMENT_SECONDS, duration / max(1, jobs * 2))
-    segments = plan_segments(index, segment_seconds, overlap) if index else []
-    if len(segments) < 2:
+    segments = _split(index, jobs, segment_seconds, overlap) if index is not None else []
+    if index is None or len(segments) < 2:
         detectors = detector_factory(settings) if detector_factory is not None else None
         return redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors)
-
-    own_pool = not isinstance(executor, Executor)
-    pool = create_executor(executor or "process", jobs=jobs, address=address) if own_pool else executor
-    workdir = Path(tempfile.mkdtemp(prefix=f".{output_path.stem}.segments.", dir=output_path.parent))
-    try:
+    with _workdir(output_path) as workdir, _worker_pool(executor, jobs, address) as pool:
+        parts = [(workdir / f"{s.number:05d}.mp4", s) for s in segments]
         threads = getattr(pool, "worker_threads", None)
-        futures = [
-            pool.submit(
-                run_segment,
-                SegmentJob(
-                    str(input_path), str(workdir / f"{s.number:05d}.mp4"), s, settings, detector_factory, threads
-                ),
-            )
-            for s in segments
-        ]
+        work = [SegmentJob(str(input_path), str(p), s, settings, detector_factory, threads) for p, s in parts]
+        futures = [pool.submit(run_segment, job) for job in work]
         wait(futures)
         results = [f.result() for f in futures]  # the first failure is raised; no output is written
-        report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
-        for r in results:
-            part = r["report"]
-            report.frames += r["frames"]
-            for key in ("detections", "tracks", "detector_calls"):
-                for k, v in part[key].items():
-                    getattr(report, key)[k] = getattr(report, key).get(k, 0) + v
-            report.warnings.extend(w for w in part["warnings"] if w not in report.warnings)
-        report.settings["segments"] = len(segments)
-        report.settings["overlap"] = overlap
-        if report.frames != index.frames:
-            raise OutputError(f"{output_path}: redacted {report.frames} frames where the input has {index.frames}")
-        if info.other_streams:
-            report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
-        report.truncated = truncation(info, index.frames, index.pts[-1])
-        with atomic_output(
-            output_path, overwrite
-        ) as tmp:  # renamed into place only once the join is complete and checked
+        report = _whole_report(input_path, output_path, settings, info, index, results)
+        report.settings.update(segments=len(segments), overlap=overlap)
+        with atomic_output(output_path, overwrite) as tmp:  # in place only once the join is complete and checked
             join_segments(
-                [(workdir / f"{s.number:05d}.mp4", s) for s in segments],
-                index,
-                input_path,
-                tmp,
-                output_path,
-                audio=settings.audio,
-                keep_metadata=settings.keep_metadata,
+                parts, index, input_path, tmp, output_path, audio=settings.audio, keep_metadata=settings.keep_metadata
             )
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
-        if own_pool:
-            own_pool = False
-            pool.stop()
-        raise
-    finally:
-        if own_pool:
-            pool.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(workdir, ignore_errors=True)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _split(index: KeyframeIndex, jobs: int, segment_seconds: float | None, overlap: float) -> list[Segment]:
+    """The segments for ``jobs`` workers: two each by default, none under MIN_SEGMENT_SECONDS."""
+    if segment_seconds is None:
+        segment_seconds = max(MIN_SEGMENT_SECONDS, index.seconds(index.pts[-1]) / max(1, jobs * 2))
+    return plan_segments(index, segment_seconds, overlap)
+
+
+def _whole_report(
+    input_path: Path,
+    output_path: Path,
+    settings: Settings,
+    info: VideoInfo,
+    index: KeyframeIndex,
+    results: list[dict[str, Any]],
+) -> RunReport:
+    """One report for the whole video from its segments' reports; every frame must be accounted for."""
+    report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
+    for r in results:
+        report.frames += r["frames"]
+        report.add_counts(r["report"])
+    if report.frames != index.frames:
+        raise OutputError(f"{output_path}: redacted {report.frames} frames where the input has {index.frames}")
+    warn_dropped_streams(report, info)
+    report.truncated = truncation(info, index.frames, index.pts[-1])
+    return report
+
+
+@contextlib.contextmanager
+def _workdir(output_path: Path) -> Iterator[Path]:
+    """A hidden folder beside the output for the segments' files, removed afterwards whatever happens."""
+    workdir = Path(tempfile.mkdtemp(prefix=f".{output_path.stem}.segments.", dir=output_path.parent))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _worker_pool(executor: str | Executor | None, jobs: int, address: str | None) -> Iterator[Executor]:
+    """The caller's executor as it is, or one made for this video and shut down after it."""
+    if isinstance(executor, Executor):
+        yield executor
+        return
+    pool = create_executor(executor or "process", jobs=jobs, address=address)
+    stopped = False
+    try:
+        yield pool
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
+        stopped = True
+        pool.stop()
+        raise
+    finally:
+        if not stopped:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -70,7 +70,8 @@ class Producer:
 
 
 class Consumer:
-    """Runs ``handle(item)`` for each submitted item in a thread; errors surface on the next submit or on finish."""
+    """Runs ``handle(item)`` for each submitted item in a thread; errors surface on the next submit or on
+    finish. As a context manager it finishes when its block succeeds and closes when it fails."""
 
     def __init__(self, name: str, handle: Callable[[Any], None], maxsize: int = 8) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=maxsize)
@@ -89,6 +90,16 @@ class Consumer:
         except BaseException as exc:
             self.error = exc
             self.stop.set()
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        """After the block: wait for every item when it succeeded, stop at once when it failed."""
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close()
 
     def submit(self, item: Any) -> None:
         self._check()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 from redact.cover import styles
 from redact.detections import KIND_CODES, KINDS, Detections
@@ -20,6 +22,7 @@ from redact.errors import DetectionsFileError, InputError
 from redact.media.outputs import atomic_output, check_output
 from redact.media.sink import VideoSink
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
+from redact.media.timeline import frames_in
 from redact.pipeline.threads import Consumer, Producer
 from redact.settings import Settings
 from redact.tracking.motion import CameraMotion
@@ -38,6 +41,8 @@ STAGES = ("decode", "detect", "track", "cover", "encode")
 ProgressCallback = Callable[[int, int | None], None]
 #: called for every frame as it leaves the tracker: (frame, final detections)
 FrameCallback = Callable[[Frame, Detections], None]
+#: takes every finished frame on to the output: (frame, the audio stored after it, final detections)
+FrameHandler = Callable[[Frame, list[av.Packet], Detections], None]
 
 
 @dataclass
@@ -50,7 +55,8 @@ class RunReport:
     detections: dict[str, int] = field(default_factory=dict)  # detector hits per kind
     tracks: dict[str, int] = field(default_factory=dict)
     covered_frames: int = 0
-    detector_calls: dict[str, int] = field(default_factory=dict)
+    detector_calls: dict[str, int] = field(default_factory=dict)  # every detector run per target, coarse ones too
+    coarse_detector_calls: dict[str, int] = field(default_factory=dict)  # of those, the quick coarse passes
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     truncated: str | None = None  # why the input looks cut short; its output holds what decoded
@@ -74,6 +80,27 @@ class RunReport:
                 return
             yield item
 
+    def count_detections(self, found: Detections) -> None:
+        for kind, n in zip(*np.unique(found.kinds, return_counts=True)):
+            self.detections[KINDS[kind]] = self.detections.get(KINDS[kind], 0) + int(n)
+
+    def close_tracking(self, frames: int, stage: DetectionStage, seen_tracks: set[tuple[int, int]]) -> None:
+        """Frames, detector runs and tracks (each kind's real tracks, by id) once a video is tracked."""
+        self.frames = frames
+        self.detector_calls = {t: n + stage.coarse_calls.get(t, 0) for t, n in stage.calls.items()}
+        self.coarse_detector_calls = dict(stage.coarse_calls)
+        for kind, tid in seen_tracks:
+            if tid >= 0:
+                self.tracks[KINDS[kind]] = self.tracks.get(KINDS[kind], 0) + 1
+
+    def add_counts(self, part: Mapping[str, Any]) -> None:
+        """Add another report's counts (a segment's, as a dict) to this one's."""
+        for key in ("detections", "tracks", "detector_calls", "coarse_detector_calls"):
+            counts = getattr(self, key)
+            for k, v in part[key].items():
+                counts[k] = counts.get(k, 0) + v
+        self.warnings.extend(w for w in part["warnings"] if w not in self.warnings)
+
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
@@ -85,74 +112,102 @@ class RunReport:
         return out
 
 
+def warn_dropped_streams(report: RunReport, info: VideoInfo) -> None:
+    """Say which of the input's streams the output leaves out (never copied: they can identify)."""
+    if info.other_streams:
+        report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
+
+
+def frames_with_audio(items: Iterable[Frame | av.Packet]) -> Iterator[tuple[Frame, list[av.Packet]]]:
+    """Each frame with the audio packets stored after it, up to the next frame (audio before the first
+    frame goes with the first). A frame's list is complete once the next frame has been yielded."""
+    entry: tuple[Frame, list[av.Packet]] | None = None
+    early: list[av.Packet] = []
+    for item in items:
+        if isinstance(item, Frame):
+            entry = (item, early if entry is None else [])
+            yield entry
+        else:
+            (entry[1] if entry is not None else early).append(item)
+
+
+@contextmanager
+def decoding(source: VideoSource, report: RunReport) -> Iterator[Iterator[tuple[Frame, list[av.Packet]]]]:
+    """Decode in a thread (timed as the decode stage): each frame with the audio stored after it."""
+    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
+    try:
+        yield frames_with_audio(decoder)
+    finally:
+        decoder.close()
+
+
+def hold_frames(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> dict[int, int]:
+    """Frames a lost track stays covered, per kind: ``seconds``, and never less than the gap between
+    two runs of its detector (so a scheduled skip never uncovers it)."""
+    every = stage.every
+    return {
+        KIND_CODES[TARGET_KINDS.get(t, "face")]: max(frames_in(seconds, frame_rate), 2 * k + 1)
+        for t, k in every.items()
+    }
+
+
+class FrameTracker:
+    """Detection on its schedule, scene cuts, camera motion, the tracker and its look-ahead, one frame
+    at a time: :meth:`push` returns the frames whose final detections are known."""
+
+    def __init__(self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport) -> None:
+        rate = info.frame_rate or Fraction(25)
+        self.stage, self.report = stage, report
+        self.tracker = Tracker(hold_frames(stage, settings.hold, rate))
+        self.lookahead = Lookahead(max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1)))
+        self.cuts = CutDetector(settings.scene_cut)
+        self.camera = CameraMotion()
+
+    def push(self, frame: Frame, entry: Any) -> list[tuple[Any, Detections]]:
+        """Detect and track ``frame``; ``entry`` travels with it to the output."""
+        report = self.report
+        with report.timing("detect"):
+            cut = self.cuts.update(frame.image)
+            found = self.stage.run(frame.index, frame.image, force=cut or frame.index == 0)
+        if found is not None:
+            report.count_detections(found)
+        with report.timing("track"):
+            moved: np.ndarray | None = self.camera.update(frame.image)
+            if cut:
+                self.tracker.reset()
+                moved = None  # a new shot: no motion carries over
+            step = self.tracker.update(frame.index, found, moved)
+            return self.lookahead.push(frame.index, entry, step, cut=cut, camera=moved)
+
+
 def track_video(
     source: VideoSource,
     stage: DetectionStage,
     settings: Settings,
-    on_frame: Callable[[Frame, list[av.Packet], Detections], None],
+    on_frame: FrameHandler,
     report: RunReport,
     on_progress: ProgressCallback | None = None,
 ) -> None:
     """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
     info = source.info
-    fps = float(info.frame_rate) or 25.0
-    every = stage.every
-    hold = {
-        KIND_CODES[TARGET_KINDS.get(t, "face")]: max(round(settings.hold * fps), 2 * k + 1) for t, k in every.items()
-    }
-    tracker = Tracker(hold)
-    lookahead = Lookahead(max(round(settings.backfill * fps), max(every.values(), default=1)))
-    cuts = CutDetector(settings.scene_cut)
-    camera = CameraMotion()
-    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
+    tracking = FrameTracker(stage, settings, info, report)
     seen_tracks: set[tuple[int, int]] = set()
-    pending_audio: list[av.Packet] = []
-    last_entry: tuple[Frame, list[av.Packet]] | None = None  # audio before the first frame waits for it
     frames = 0
 
     def emit(finished: list[tuple[Any, Detections]]) -> None:
         for (frame, audio), dets in finished:
-            for kind, tid in zip(dets.kinds.tolist(), dets.track_ids.tolist()):
-                seen_tracks.add((kind, tid))
-            if len(dets):
-                report.covered_frames += 1
+            seen_tracks.update(zip(dets.kinds.tolist(), dets.track_ids.tolist()))
+            report.covered_frames += bool(len(dets))
             on_frame(frame, audio, dets)
 
-    try:
-        for item in decoder:
-            if isinstance(item, av.Packet):
-                (last_entry[1] if last_entry is not None else pending_audio).append(item)
-                continue
-            frame: Frame = item
-            with report.timing("detect"):
-                cut = cuts.update(frame.image)
-                found = stage.run(frame.index, frame.image, force=cut or frame.index == 0)
-            if found is not None:
-                for kind, n in zip(*np.unique(found.kinds, return_counts=True)):
-                    report.detections[KINDS[kind]] = report.detections.get(KINDS[kind], 0) + int(n)
-            # audio read after this frame (until the next one) is written right after it
-            last_entry = (frame, pending_audio)
-            pending_audio = []
-            with report.timing("track"):
-                moved = camera.update(frame.image)
-                if cut:
-                    tracker.reset()
-                    moved = None  # a new shot: no motion carries over
-                step = tracker.update(frame.index, found, moved)
-                finished = lookahead.push(frame.index, last_entry, step, cut=cut, camera=moved)
-            emit(finished)
+    with decoding(source, report) as entries:
+        for entry in entries:
+            emit(tracking.push(entry[0], entry))
             frames += 1
             if on_progress is not None:
                 on_progress(frames, info.frame_count)
-        emit(lookahead.flush())
-    finally:
-        decoder.close()
-    report.frames = frames
-    report.detector_calls = dict(stage.calls)
-    for kind, tid in seen_tracks:
-        if tid >= 0:
-            name = KINDS[kind]
-            report.tracks[name] = report.tracks.get(name, 0) + 1
+        emit(tracking.lookahead.flush())
+    report.close_tracking(frames, stage, seen_tracks)
     if frames == 0:
         raise InputError(f"{info.path}: no video frames could be decoded")
     report.truncated = source.truncation()
@@ -163,40 +218,77 @@ def track_video(
 def replay_video(
     source: VideoSource,
     plan: Plan,
-    on_frame: Callable[[Frame, list[av.Packet], Detections], None],
+    on_frame: FrameHandler,
     report: RunReport,
     on_progress: ProgressCallback | None = None,
 ) -> None:
     """Cover exactly what a reviewed detections file says, frame by frame; no detector runs."""
     info = source.info
-    decoder = Producer("redact-decode", lambda: report.timed_items(source.items()), maxsize=8)
-    pending: list[av.Packet] = []
-    held: tuple[Frame, list[av.Packet], Detections] | None = None  # audio after a frame joins it
+    held: tuple[Frame, list[av.Packet], Detections] | None = None  # sent on once its audio is all read
     frames = 0
-    try:
-        for item in decoder:
-            if isinstance(item, av.Packet):
-                (held[1] if held is not None else pending).append(item)
-                continue
-            if item.index >= plan.frame_count or plan.pts[item.index] != item.pts:
+    with decoding(source, report) as entries:
+        for frame, audio in entries:
+            if frame.index >= plan.frame_count or plan.pts[frame.index] != frame.pts:
                 raise DetectionsFileError(
-                    f"detections file: frame {item.index} of the video does not match the file (another cut of the video?)"
+                    f"detections file: frame {frame.index} of the video does not match the file (another cut of the video?)"
                 )
             if held is not None:
                 on_frame(*held)
-            dets = plan.detections(item.index, info.width, info.height)
+            dets = plan.detections(frame.index, info.width, info.height)
             report.covered_frames += bool(len(dets))
-            held, pending = (item, pending, dets), []
+            held = (frame, audio, dets)
             frames += 1
             if on_progress is not None:
                 on_progress(frames, plan.frame_count)
         if held is not None:
             on_frame(*held)
-    finally:
-        decoder.close()
     report.frames = frames
     if frames != plan.frame_count:
         raise DetectionsFileError(f"detections file lists {plan.frame_count} frames; the video has {frames}")
+
+
+@contextmanager
+def encoding(
+    output_path: Path,
+    info: VideoInfo,
+    settings: Settings,
+    report: RunReport,
+    *,
+    overwrite: bool = True,
+    audio_streams: Sequence[AudioStream] = (),
+    source_tags: Mapping[str, str] | None = None,
+    pts_offset: int = 0,
+    thread: str = "redact-encode",
+) -> Iterator[FrameHandler]:
+    """Everything after tracking, for one output file: yields the handler that covers and encodes a
+    frame (in an encoder thread) and writes its audio. The file appears at ``output_path`` only when
+    the block succeeds; the sink's warnings join ``report``. ``pts_offset`` is taken off every frame's
+    timestamp (a segment starts at 0, as a whole video would)."""
+    with atomic_output(output_path, overwrite) as tmp:
+        with VideoSink(
+            tmp,
+            output_path,
+            info,
+            audio_streams,
+            codec=settings.codec,
+            crf=settings.crf,
+            preset=settings.preset,
+            keep_metadata=settings.keep_metadata,
+            source_metadata=source_tags,
+        ) as sink:
+
+            def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
+                frame, audio, dets = job
+                with report.timing("cover"):
+                    styles.cover(frame.image, dets, settings)
+                with report.timing("encode"):
+                    sink.write_frame(frame.image, frame.pts - pts_offset, frame.deep)
+                    for packet in audio:
+                        sink.write_audio(packet)
+
+            with Consumer(thread, encode, maxsize=8) as encoder:
+                yield lambda frame, audio, dets: encoder.submit((frame, audio, dets))
+        report.warnings.extend(sink.warnings)
 
 
 def redact_video(
@@ -219,58 +311,48 @@ def redact_video(
     check_output(input_path, output_path, overwrite)
     info = probe(input_path, settings.max_megapixels)
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
-    stage = None
-    if plan is None:
-        detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-        stage = detection_stage(settings, detectors)
-        report.settings["every"] = dict(stage.every)
-        report.settings["coarse_every"] = dict(stage.coarse)
-    if info.other_streams:
-        report.warnings.append("dropped streams that can carry identifying data: " + ", ".join(info.other_streams))
-    with VideoSource(info, audio=settings.audio) as source, atomic_output(output_path, overwrite) as tmp:
-        container_tags = dict(source.container.metadata)
-        sink = VideoSink(
-            tmp,
+    stage = None if plan is not None else scheduled_stage(settings, detectors, report)
+    warn_dropped_streams(report, info)
+    with (
+        VideoSource(info, audio=settings.audio) as source,
+        encoding(
             output_path,
             info,
-            source.audio_streams,
-            codec=settings.codec,
-            crf=settings.crf,
-            preset=settings.preset,
-            keep_metadata=settings.keep_metadata,
-            source_metadata=container_tags,
-        )
-
-        def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
-            frame, audio, dets = job
-            with report.timing("cover"):
-                styles.cover(frame.image, dets, settings)
-            with report.timing("encode"):
-                sink.write_frame(frame.image, frame.pts, frame.deep)
-                for packet in audio:
-                    sink.write_audio(packet)
-
-        encoder = Consumer("redact-encode", encode, maxsize=8)
-
-        def hand_over(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
-            if on_frame is not None:
-                on_frame(frame, dets)
-            encoder.submit((frame, audio, dets))
-
-        try:
-            if stage is not None:
-                track_video(source, stage, settings, hand_over, report, on_progress)
-            else:
-                replay_video(source, plan, hand_over, report, on_progress)
-            encoder.finish()
-            sink.close()
-        except BaseException:
-            encoder.close()
-            sink.abort()
-            raise
-        report.warnings.extend(sink.warnings)
+            settings,
+            report,
+            overwrite=overwrite,
+            audio_streams=source.audio_streams,
+            source_tags=dict(source.container.metadata),
+        ) as encode,
+    ):
+        hand_over = with_frame_callback(encode, on_frame)
+        if stage is not None:
+            track_video(source, stage, settings, hand_over, report, on_progress)
+        elif plan is not None:
+            replay_video(source, plan, hand_over, report, on_progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def scheduled_stage(settings: Settings, detectors: Mapping[str, Detector] | None, report: RunReport) -> DetectionStage:
+    """The detection stage with its schedule, which the report's settings record."""
+    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
+    stage = detection_stage(settings, detectors)
+    report.settings["every"] = dict(stage.every)
+    report.settings["coarse_every"] = dict(stage.coarse)
+    return stage
+
+
+def with_frame_callback(hand_over: FrameHandler, on_frame: FrameCallback | None) -> FrameHandler:
+    """``hand_over``, telling ``on_frame`` (when given) of each frame first."""
+    if on_frame is None:
+        return hand_over
+
+    def both(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
+        on_frame(frame, dets)
+        hand_over(frame, audio, dets)
+
+    return both
 
 
 def detect_video(
@@ -284,17 +366,9 @@ def detect_video(
     """Detect and track without writing a video (for the detections file and previews)."""
     started = time.perf_counter()
     info = probe(Path(input_path))
-    detectors = dict(detectors) if detectors is not None else build_detectors(settings)
-    stage = detection_stage(settings, detectors)
     report = RunReport(str(input_path), None, settings.to_dict(), info.to_dict())
-    report.settings["every"] = dict(stage.every)
-    report.settings["coarse_every"] = dict(stage.coarse)
-
-    def record(frame: Frame, audio: list[av.Packet], dets: Detections) -> None:
-        if on_frame is not None:
-            on_frame(frame, dets)
-
+    stage = scheduled_stage(settings, detectors, report)
     with VideoSource(info, audio=False) as source:
-        track_video(source, stage, settings, record, report, on_progress)
+        track_video(source, stage, settings, with_frame_callback(lambda *_: None, on_frame), report, on_progress)
     report.seconds = time.perf_counter() - started
     return report, info
