@@ -80,3 +80,11 @@ def test_auto_runs_on_the_cpu_when_the_accelerator_does_not_start_and_the_report
     report = redact_photo(photo, tmp_path / "out.png", Settings(targets=("faces",), device="auto"))
     assert any("CoreMLExecutionProvider could not be started" in w for w in report.warnings)
     assert (tmp_path / "out.png").exists()
+
+    from media import write_clip
+
+    from redact.pipeline.video import redact_video
+
+    clip = write_clip(tmp_path / "in.mp4", frames=3)
+    report = redact_video(clip, tmp_path / "out.mp4", Settings(targets=("faces",), device="auto"))
+    assert any("CoreMLExecutionProvider could not be started" in w for w in report.warnings)

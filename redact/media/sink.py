@@ -17,7 +17,6 @@ from av.video.stream import VideoStream
 
 from redact.errors import OutputError
 from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, bgr_to_i420, sws_range
-from redact.media.mux import CONTAINERS as CONTAINERS  # re-exported: parallel.batch reads it here
 from redact.media.mux import AudioOut, add_audio, open_output, set_container_tags
 from redact.media.source import DEEP_FORMATS, DeepPicture, VideoInfo
 

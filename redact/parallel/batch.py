@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from redact.errors import ConfigError, RedactError
+from redact.media.mux import CONTAINERS
 from redact.media.outputs import file_sha256, partial_affixes
-from redact.media.sink import CONTAINERS
 from redact.parallel.executors import WorkerPool, failed_future
 from redact.parallel.folder import check_folders, discover, media_kind, output_names
 from redact.parallel.manifest import MANIFEST_NAME, FileFacts, Manifest

@@ -17,7 +17,13 @@ from av.audio.stream import AudioStream
 from redact.cover import styles
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
-from redact.detectors.schedule import TARGET_KINDS, DetectionStage, build_detectors, detection_stage
+from redact.detectors.schedule import (
+    TARGET_KINDS,
+    DetectionStage,
+    build_detectors,
+    detection_stage,
+    device_notes,
+)
 from redact.errors import DetectionsFileError, InputError
 from redact.media.outputs import atomic_output, check_output
 from redact.media.sink import VideoSink
@@ -338,6 +344,7 @@ def scheduled_stage(settings: Settings, detectors: Mapping[str, Detector] | None
     """The detection stage with its schedule, which the report's settings record."""
     detectors = dict(detectors) if detectors is not None else build_detectors(settings)
     stage = detection_stage(settings, detectors)
+    report.warnings.extend(device_notes(detectors))
     report.settings["every"] = dict(stage.every)
     report.settings["coarse_every"] = dict(stage.coarse)
     return stage

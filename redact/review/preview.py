@@ -18,7 +18,7 @@ def preview_sheet(info: VideoInfo, plan: Plan, path: Path, frames: int = 16, col
     wanted = set(sample_indices(plan.frame_count, frames))
     tiles: list[Tile] = []
     with VideoSource(info, audio=False) as source:
-        for frame in source.items():
+        for frame in source.video_frames():
             if frame.index in wanted:
                 dets = plan.detections(frame.index, info.width, info.height)
                 seconds = frame.seconds(info.time_base)
@@ -31,15 +31,13 @@ def preview_video(info: VideoInfo, plan: Plan, path: Path, width: int = 640) -> 
     scale = min(1.0, width / info.width)
     w, h = max(2, round(info.width * scale) // 2 * 2), max(2, round(info.height * scale) // 2 * 2)
     small = replace(info, width=w, height=h)
-    with atomic_output(path) as tmp, VideoSource(info, audio=False) as source:
-        sink = VideoSink(tmp, path, small, [], crf=26, preset="veryfast")
-        try:
-            for frame in source.items():
-                image = cv2.resize(frame.image, (w, h), interpolation=cv2.INTER_AREA)
-                image = draw_boxes(image, plan.detections(frame.index, info.width, info.height), w / info.width)
-                sink.write_frame(image, frame.pts)
-        except BaseException:
-            sink.abort()
-            raise
-        sink.close()
+    with (
+        atomic_output(path) as tmp,
+        VideoSource(info, audio=False) as source,
+        VideoSink(tmp, path, small, [], crf=26, preset="veryfast") as sink,
+    ):
+        for frame in source.video_frames():
+            image = cv2.resize(frame.image, (w, h), interpolation=cv2.INTER_AREA)
+            image = draw_boxes(image, plan.detections(frame.index, info.width, info.height), w / info.width)
+            sink.write_frame(image, frame.pts)
     return path

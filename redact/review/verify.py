@@ -18,25 +18,13 @@ import numpy as np
 from redact.detections import KINDS, Detections
 from redact.detectors.base import Detector
 from redact.detectors.schedule import build_detectors
+from redact.media.mux import harmless_tag
 from redact.media.picture import is_photo, load_photo, photo_metadata
 from redact.media.source import VideoSource, probe
 from redact.pipeline.photo import detect_photo
 from redact.review.contact import Tile, contact_sheet
 from redact.settings import Settings
 
-#: container and stream tags that FFmpeg writes for structure and that identify no one
-#: (compared in lower case: Matroska writes DURATION on every stream)
-HARMLESS_TAGS = {
-    "major_brand",
-    "minor_version",
-    "compatible_brands",
-    "handler_name",
-    "vendor_id",
-    "language",
-    "duration",
-}
-#: the muxing-app name a bitexact Matroska/WebM file must carry; a versioned one is still reported
-HARMLESS_VALUES = {("encoder", "Lavf")}
 MAX_SHEET_FRAMES = 16
 #: a finding scored below this whose box carries no fine detail is one of the tool's own covers
 COVER_LOOKALIKE_SCORE = 0.5
@@ -75,21 +63,17 @@ class VerifyReport:
         return {**self.__dict__, "findings": [f.__dict__ for f in self.findings], "clean": self.clean}
 
 
-def _harmless(key: str, value: str) -> bool:
-    return key.lower() in HARMLESS_TAGS or (key.lower(), value) in HARMLESS_VALUES
-
-
 def video_metadata(path: Path) -> list[str]:
     found: list[str] = []
     with av.open(str(path)) as container:
         for key, value in container.metadata.items():
-            if not _harmless(key, value):
+            if not harmless_tag(key, value):
                 found.append(f"container tag {key}={value!r}")
         for stream in container.streams:
             if stream.type not in ("video", "audio"):
                 found.append(f"extra {stream.type} stream #{stream.index}")
             for key, value in stream.metadata.items():
-                if not _harmless(key, value):
+                if not harmless_tag(key, value):
                     found.append(f"stream #{stream.index} tag {key}={value!r}")
     return found
 
@@ -159,7 +143,7 @@ def verify(
         info = probe(path)
         report.metadata = video_metadata(path)
         with VideoSource(info, audio=False) as source:
-            for item in source.items():
+            for item in source.video_frames():
                 if item.index % every:
                     continue
                 dets, dismissed = residual(item.image, detect_photo(item.image, detectors))

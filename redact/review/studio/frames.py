@@ -117,7 +117,7 @@ class FrameReader:
         self.close_container()
         source = VideoSource(self.info, audio=False)
         try:
-            for frame in source.items():
+            for frame in source.video_frames():
                 yield frame.index, frame.image
         finally:
             source.close()
@@ -175,7 +175,7 @@ class ProxyFrames:
         with contextlib.suppress(OSError, AttributeError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)  # this thread only (Linux)
         with contextlib.suppress(InputError), VideoSource(info, audio=False) as source:
-            for frame in source.items():
+            for frame in source.video_frames():
                 if stop.is_set() or frame.index >= len(pts) or frame.pts != pts[frame.index]:
                     return
                 self.add(frame.index, frame.image)
