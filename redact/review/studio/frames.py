@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
 import cv2
@@ -28,6 +28,10 @@ from redact.media.source import VideoInfo, VideoSource, to_bgr, upright
 FORWARD_LIMIT = 30
 CACHE_FRAMES = 12
 
+#: a decoded frame's index and its upright BGR picture, converted only when asked for: a seek decodes
+#: up to a key-frame interval of frames on the way, and turning each into BGR cost more than decoding it
+Decoded = Iterator[tuple[int, Callable[[], np.ndarray]]]
+
 
 class FrameReader:
     """Thread-safe random access to a video's upright BGR frames by index."""
@@ -39,7 +43,7 @@ class FrameReader:
         self.cache_frames = cache_frames
         self.lock = threading.Lock()
         self.container: av.container.InputContainer | None = None
-        self.decoded: Iterator[tuple[int, np.ndarray]] | None = None
+        self.decoded: Decoded | None = None
         self.next_index = -1  # index the open decoder yields next
         self.seekable = all(b > a for a, b in zip(pts, pts[1:]))
 
@@ -71,12 +75,13 @@ class FrameReader:
 
     def _decode_until(self, index: int) -> np.ndarray:
         assert self.decoded is not None
-        for i, image in self.decoded:
+        for i, picture in self.decoded:
             self.next_index = i + 1
-            if i >= index - 2:
+            if i >= index - 2:  # the frames just before are kept too: stepping back is free
+                image = picture()
                 self._remember(i, image)
-            if i == index:
-                return image
+                if i == index:
+                    return image
         self.decoded = None
         raise InputError(f"{self.info.path}: frame {index} could not be decoded")
 
@@ -100,38 +105,45 @@ class FrameReader:
 
     def _first(
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> tuple[int | None, Iterator[tuple[int, np.ndarray]]]:
+    ) -> tuple[int | None, Decoded]:
         """Decode after a seek until a frame whose timestamp the file lists; its index, and the rest."""
         rotation = self.info.rotation
         decoder = container.decode(stream)
         for frame in decoder:
             i = bisect.bisect_left(self.pts, frame.pts) if frame.pts is not None else len(self.pts)
             if i < len(self.pts) and self.pts[i] == frame.pts:
-                head = (i, upright(to_bgr(frame), rotation))
-                return i, _chain(head, decoder, self.pts, i, rotation)
+                return i, _chain(frame, decoder, self.pts, i, rotation)
             return None, iter(())
         return None, iter(())
 
-    def _from_start(self) -> Iterator[tuple[int, np.ndarray]]:
+    def _from_start(self) -> Decoded:
         """The slow, always-right path (timestamps missing or repeated): decode as `render` does, counting."""
         self.close_container()
         source = VideoSource(self.info, audio=False)
         try:
             for frame in source.video_frames():
-                yield frame.index, frame.image
+                yield frame.index, _ready(frame.image)
         finally:
             source.close()
 
 
 def _chain(
-    head: tuple[int, np.ndarray], decoder: Iterator[av.VideoFrame], pts: list[int], index: int, rotation: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    yield head
+    first: av.VideoFrame, decoder: Iterator[av.VideoFrame], pts: list[int], index: int, rotation: int
+) -> Decoded:
+    yield index, _upright(first, rotation)
     for frame in decoder:
         index += 1
         if index >= len(pts) or frame.pts != pts[index]:
             raise InputError(f"frame {index}: its timestamp does not match the detections file")
-        yield index, upright(to_bgr(frame), rotation)
+        yield index, _upright(frame, rotation)
+
+
+def _upright(frame: av.VideoFrame, rotation: int) -> Callable[[], np.ndarray]:
+    return lambda: upright(to_bgr(frame), rotation)
+
+
+def _ready(image: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: image
 
 
 PROXY_WIDTH = 480
