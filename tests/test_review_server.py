@@ -236,6 +236,14 @@ def test_detection_without_tracks_writes_the_file_as_detect_does(tmp_path: Path)
     assert session.job.stage == "done" and session.ready
     data = json.loads(tracks.read_text())
     assert len(data["tracks"]) == 1 and data["video"]["frame_count"] == 12
+    # the scrubbing proxy was made while detection decoded: complete at once, no second pass
+    assert session.proxy is not None and session.proxy.done == 12 and session.proxy_thread is None
+    truth = decode_frames(src)[0]
+    shown = cv2.imdecode(np.frombuffer(session.proxy.get(7) or b"", np.uint8), 1)
+    errors = [
+        np.abs(shown.astype(int) - cv2.resize(truth[m], shown.shape[1::-1]).astype(int)).mean() for m in range(12)
+    ]
+    assert int(np.argmin(errors)) == 7
     session.shutdown()
 
 

@@ -150,11 +150,12 @@ PROXY_WIDTH = 480
 
 
 class ProxyFrames:
-    """Small JPEGs of every frame, for scrubbing and playback without a seek: filled by one pass in the
-    background, kept in an anonymous temporary file (unlinked at once, gone when closed or on a crash),
-    so memory stays flat whatever the video's length. Frame N here is frame N of the video, scaled."""
+    """Small JPEGs of every frame, for scrubbing and playback without a seek: filled while detection
+    decodes the video (or by one pass in the background when a detections file is opened), kept in an
+    anonymous temporary file (unlinked at once, gone when closed or on a crash), so memory stays flat
+    whatever the video's length. Frame N here is frame N of the video, scaled."""
 
-    def __init__(self, count: int, width: int = PROXY_WIDTH) -> None:
+    def __init__(self, count: int = 0, width: int = PROXY_WIDTH) -> None:
         self.file = tempfile.TemporaryFile(prefix="redact-review-")
         self.where: list[tuple[int, int] | None] = [None] * count
         self.width = width
@@ -170,6 +171,8 @@ class ProxyFrames:
             if self.file.closed:
                 return
             self.file.seek(0, os.SEEK_END)
+            if index >= len(self.where):  # filled during detection, before the frame count is known
+                self.where.extend([None] * (index + 1 - len(self.where)))
             self.where[index] = (self.file.tell(), len(data))
             self.file.write(data.tobytes())
             self.done += 1
@@ -181,6 +184,11 @@ class ProxyFrames:
                 return None
             self.file.seek(spot[0])
             return self.file.read(spot[1])
+
+    def covers(self, count: int) -> bool:
+        """Whether every one of ``count`` frames is here (and no more: the same video as the file)."""
+        with self.lock:
+            return len(self.where) == count and self.done == count and not self.file.closed
 
     def fill(self, info: VideoInfo, pts: list[int], stop: threading.Event) -> None:
         """Decode the whole video once, as `render` does, at low priority; stops at a timestamp mismatch."""

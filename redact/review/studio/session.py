@@ -22,7 +22,7 @@ from redact.boxes import areas, intersections
 from redact.cover import styles
 from redact.detections import KIND_CODES, Detections
 from redact.errors import Cancelled, DetectionsFileError, RedactError
-from redact.media.source import VideoInfo, probe
+from redact.media.source import Frame, VideoInfo, probe
 from redact.media.timeline import Timeline
 from redact.review.detections_file import Plan, Recorder, add_cover_all, add_manual, from_data, load, save
 from redact.review.studio.frames import FrameReader, ProxyFrames
@@ -132,15 +132,21 @@ class ReviewSession:
             self.track_boxes, self.track_entries, self.track_frames = shown, entries, frames
             self.track_runs = {tid: runs(f) for tid, f in frames.items()}
             self._reader = FrameReader(self.info, data["frames"]["pts"])
-            self.proxy = proxy = ProxyFrames(len(data["frames"]["pts"]))
             self._data = data
             self._changed()
             self.dirty = False
+        self._start_proxy(data["frames"]["pts"])
+
+    def _start_proxy(self, pts: list[int]) -> None:
+        """Keep the proxy detection filled when it holds every frame; else make it in one background pass."""
+        built = self.proxy
+        if built is not None and built.covers(len(pts)):
+            return
+        self.proxy = proxy = ProxyFrames(len(pts))
+        if built is not None:
+            built.close()
         self.proxy_thread = threading.Thread(
-            target=proxy.fill,
-            args=(self.info, data["frames"]["pts"], self.stop),
-            name="redact-review-proxy",
-            daemon=True,
+            target=proxy.fill, args=(self.info, pts, self.stop), name="redact-review-proxy", daemon=True
         )
         self.proxy_thread.start()
 
@@ -151,13 +157,18 @@ class ReviewSession:
         from redact.pipeline.video import detect_video
 
         recorder = Recorder(self.info, settings.to_dict())
+        self.proxy = proxy = ProxyFrames()  # filled as detection decodes: ready when detection is
 
         def progress(done: int, total: int | None) -> None:
             self._progress(done, total)
             if on_progress is not None:
                 on_progress(done, total)
 
-        detect_video(self.video, settings, detectors=detectors, on_progress=progress, on_frame=recorder)
+        def record(frame: Frame, dets: Detections) -> None:
+            recorder(frame, dets)
+            proxy.add(frame.index, frame.image)
+
+        detect_video(self.video, settings, detectors=detectors, on_progress=progress, on_frame=record)
         data = recorder.to_dict()  # hashes the video once; the file just made needs no second check
         save(data, self.tracks_path)
         self._adopt(from_data(data, self.info, check_hash=False)[1])
