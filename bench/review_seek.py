@@ -9,6 +9,11 @@ flat: no whole video in memory). Then builds the scrubbing proxy (small JPEGs of
 every frame in a temporary file) and times fetching frames from it.
 
     python bench/review_seek.py --minutes 3 --gop 250 --seeks 60 --clip /tmp/review-1080p.mp4
+
+Clips longer than a minute are made from one encoded minute, its packets copied again with later
+timestamps (minutes of encoding saved; every frame still has its own timestamp). ``--session`` also
+opens a review session on the clip with a detections file listing every frame (the work between
+detection finishing and the page being usable: checking and indexing the file), timed, with memory.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import av
 import cv2
 import numpy as np
 
-from redact.media.source import probe
+from redact.media.source import VideoInfo, probe
+from redact.review.detections_file import Recorder, save
 from redact.review.studio.frames import FrameReader, ProxyFrames
-from redact.review.studio.session import jpeg
+from redact.review.studio.session import ReviewSession, jpeg
 
 
 def rss_mib() -> float:
@@ -39,7 +45,28 @@ def rss_mib() -> float:
 
 
 def make_clip(path: Path, minutes: float, gop: int, fps: int = 25) -> None:
-    """A moving gradient with the frame number written on it (so every frame differs)."""
+    """A moving gradient with the frame number written on it; beyond a minute, that minute again."""
+    if minutes <= 1:
+        encode_clip(path, minutes, gop, fps)
+        return
+    one = path.with_name(path.stem + ".minute.mp4")
+    encode_clip(one, 1, gop, fps)
+    with av.open(str(one)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        packets = [p for p in source.demux(source.streams.video[0]) if p.size]
+        span = 60 * fps  # in the 1/fps-based time base of the stream: one minute of frames
+        step = packets[1].pts - packets[0].pts if len(packets) > 1 else 1
+        for m in range(int(minutes)):
+            for packet in packets:
+                packet.stream = stream
+                offset = m * span * step
+                packet.pts, packet.dts = packet.pts + offset, packet.dts + offset
+                out.mux(packet)
+                packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
+    one.unlink()
+
+
+def encode_clip(path: Path, minutes: float, gop: int, fps: int) -> None:
     width, height = 1920, 1080
     yy, xx = np.mgrid[0:height, 0:width]
     base = np.stack([xx * 255 // width, yy * 255 // height, np.full_like(xx, 96)], -1).astype(np.uint8)
@@ -60,6 +87,31 @@ def frame_pts(path: Path) -> list[int]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+
+
+def open_session(clip: Path, info: VideoInfo, pts: list[int], tracks: int = 200) -> None:
+    """Time what follows detection: the detections file checked (hash, every frame) and indexed for
+    the page. ``tracks`` tracks of one box a frame for 10 s each, spread over the video."""
+    data = {**Recorder(info, {}).to_dict(), "frames": {"pts": pts}}
+    data["video"]["frame_count"] = len(pts)
+    span = min(len(pts), 250)
+    data["tracks"] = [
+        {"id": t, "kind": "face", "boxes": [[f, 100.0, 100.0, 160.0, 170.0, 0.9, 1] for f in range(s, s + span)]}
+        for t, s in enumerate(range(0, len(pts) - span + 1, max(1, (len(pts) - span) // tracks)))
+    ][:tracks]
+    file = save(data, clip.with_name(clip.name + ".detections.json"))
+    rss = rss_mib()
+    started = time.perf_counter()
+    session = ReviewSession(clip, file, clip.with_name("out.mp4"), overwrite=True)
+    session.open()
+    summary = session.summary()
+    opened = time.perf_counter() - started
+    print(
+        f"session: {len(data['tracks'])} tracks, {sum(len(t['boxes']) for t in data['tracks'])} boxes, "
+        f"{file.stat().st_size / 2**20:.0f} MiB file; open and summary in {opened:.2f} s "
+        f"({len(summary['tracks'])} tracks listed); RSS {rss:.0f} -> {rss_mib():.0f} MiB"
+    )
+    session.shutdown()
 
 
 def shown(reader: FrameReader, index: int) -> float:
@@ -84,6 +136,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--gop", type=int, default=250, help="key-frame interval of the generated clip (frames)")
     parser.add_argument("--seeks", type=int, default=60)
+    parser.add_argument("--session", action="store_true", help="also time opening a review session on the clip")
     args = parser.parse_args()
     if not args.clip.exists():
         started = time.perf_counter()
@@ -92,6 +145,8 @@ def main() -> None:
     info = probe(args.clip)
     pts = frame_pts(args.clip)
     print(f"{args.clip}: {info.width}x{info.height}, {len(pts)} frames, {float(info.duration or 0) / 60:.1f} min")
+    if args.session:
+        open_session(args.clip, info, pts)
     rss_start = rss_mib()
     reader = FrameReader(info, pts)
     rng = random.Random(7)
