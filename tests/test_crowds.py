@@ -148,18 +148,6 @@ def test_regions_at_and_beyond_the_frame_edge(style: str) -> None:
     assert (out[650:, 1200:] != image[650:, 1200:]).any(axis=2).mean() > 0.9
 
 
-def test_a_region_cut_by_the_frame_edge_covers_its_corners_at_that_edge() -> None:
-    """A face entering or leaving the shot is boxed only in part; the rest is beyond the edge, so
-    the half of its region at the edge is covered whole, the far half stays an ellipse."""
-    box = np.array([[-5, 20, 60, 80]], np.float32)  # crosses the left edge by 5 px
-    labels = label_map(box, "ellipse", 100, 100)
-    assert labels[21, 1] == 0 and labels[79, 1] == 0  # corners at the edge: covered
-    assert labels[21, 58] == -1 and labels[79, 58] == -1  # corners of the far side: the ellipse's
-    assert labels[10, 1] == -1 and labels[50, 61] == -1  # nothing outside the box
-    inside = label_map(np.array([[5, 20, 70, 80]], np.float32), "ellipse", 100, 100)
-    assert inside[21, 6] == -1  # a region inside the frame keeps its ellipse
-
-
 @pytest.mark.parametrize("size", [16, 40, 200])
 def test_face_regions_grow_with_the_face_not_beyond(size: int) -> None:
     box = Detections.from_boxes([[100, 100, 100 + size, 100 + size]])

@@ -67,9 +67,8 @@ def label_map(boxes: np.ndarray, shape: str, height: int, width: int, rect: np.n
     A region is the ellipse inscribed in its (grown, unclipped) box, or the box itself for
     ``rect``; a pixel is inside when its centre is, with half a pixel of slack so edges are not
     left out. ``rect`` marks regions that are boxes whatever the shape (a person's own boxes and
-    whole frames). An ellipse that reaches past the frame's edge also covers the half of its box on
-    that side (:func:`edge_halves`). Larger regions are drawn first, so where neighbours overlap the
-    smaller, tighter region (usually a face seen directly) shows on top."""
+    whole frames). Larger regions are drawn first, so where neighbours overlap the smaller,
+    tighter region (usually a face seen directly) shows on top."""
     labels = np.full((height, width), -1, dtype=np.int32)
     spans, valid = clip_spans(boxes, width, height)
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
@@ -86,34 +85,10 @@ def label_map(boxes: np.ndarray, shape: str, height: int, width: int, rect: np.n
     cy = np.round(((b[:, 1] + b[:, 3]) / 2 - 0.5 - spans[order, 1]) * one).astype(np.int64)
     ax = np.round((np.maximum((b[:, 2] - b[:, 0]) / 2, 0.5) + 0.5) * one).astype(np.int64)
     ay = np.round((np.maximum((b[:, 3] - b[:, 1]) / 2, 0.5) + 0.5) * one).astype(np.int64)
-    halves = edge_halves(b, spans[order], width, height)
-    rows = zip(order.tolist(), spans[order].tolist(), cx.tolist(), cy.tolist(), ax.tolist(), ay.tolist(), halves)
-    for k, (x1, y1, x2, y2), x, y, a, c, edge in rows:
+    rows = zip(order.tolist(), spans[order].tolist(), cx.tolist(), cy.tolist(), ax.tolist(), ay.tolist())
+    for k, (x1, y1, x2, y2), x, y, a, c in rows:
         cv2.ellipse(labels[y1:y2, x1:x2], (x, y), (a, c), 0, 0, 360, k, -1, cv2.LINE_8, _SHIFT)
-        for hx1, hy1, hx2, hy2 in edge:
-            labels[hy1:hy2, hx1:hx2] = k
     return labels
-
-
-def edge_halves(boxes: np.ndarray, spans: np.ndarray, width: int, height: int) -> list[list[tuple[int, int, int, int]]]:
-    """For each box, the pixel spans of its halves that reach past the frame's edge. A face cut by
-    the edge (entering or leaving the shot) is seen and boxed only in part, and an ellipse would
-    leave the corners at the edge, next to where the rest of the face is."""
-    cx = np.ceil((boxes[:, 0] + boxes[:, 2]) / 2).astype(np.int64)
-    cy = np.ceil((boxes[:, 1] + boxes[:, 3]) / 2).astype(np.int64)
-    out: list[list[tuple[int, int, int, int]]] = []
-    for (x1, y1, x2, y2), (bx1, by1, bx2, by2), mx, my in zip(spans.tolist(), boxes.tolist(), cx.tolist(), cy.tolist()):
-        sides = []
-        if bx1 < 0:
-            sides.append((x1, y1, min(x2, mx), y2))
-        if bx2 > width:
-            sides.append((max(x1, mx - 1), y1, x2, y2))
-        if by1 < 0:
-            sides.append((x1, y1, x2, min(y2, my)))
-        if by2 > height:
-            sides.append((x1, max(y1, my - 1), x2, y2))
-        out.append(sides)
-    return out
 
 
 def covered_mask(boxes: np.ndarray, shape: str, height: int, width: int, rect: np.ndarray | None = None) -> np.ndarray:
