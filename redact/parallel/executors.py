@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from typing import Any
 
@@ -229,3 +229,17 @@ class WorkerPool:
                 started.stop()
             else:
                 started.shutdown(wait=True, cancel_futures=True)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Executor]:
+        """The executor for one block of work; ours is shut down after it, its workers ended at once
+        on Ctrl-C or SIGTERM (before the caller's files go)."""
+        try:
+            yield self.start()
+        except KeyboardInterrupt:
+            self.abandon(interrupted=True)
+            raise
+        except BaseException:
+            self.abandon(interrupted=False)
+            raise
+        self.close()

@@ -48,7 +48,7 @@ from redact.media.mux import (
 from redact.media.outputs import atomic_output, check_output
 from redact.media.source import Frame, VideoInfo, VideoSource, Window, main_video_stream, open_input, probe, truncation
 from redact.media.timeline import Timeline, to_pts
-from redact.parallel.executors import create_executor
+from redact.parallel.executors import WorkerPool
 from redact.parallel.worker import job_detectors, job_settings
 from redact.pipeline.video import RunReport, encoding, redact_video, track_video, warn_dropped_streams
 from redact.settings import Settings
@@ -347,7 +347,10 @@ def redact_video_segments(
     if index is None or len(segments) < 2:
         detectors = detector_factory(settings) if detector_factory is not None else None
         return redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors)
-    with _workdir(output_path) as workdir, _worker_pool(executor, jobs, address) as pool:
+    with (
+        _workdir(output_path) as workdir,
+        WorkerPool(executor or "process", jobs=jobs, address=address).running() as pool,
+    ):
         parts = [(workdir / f"{s.number:05d}.mp4", s) for s in segments]
         threads = getattr(pool, "worker_threads", None)
         work = [SegmentJob(str(input_path), str(p), s, settings, detector_factory, threads) for p, s in parts]
@@ -399,22 +402,3 @@ def _workdir(output_path: Path) -> Iterator[Path]:
         yield workdir
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _worker_pool(executor: str | Executor | None, jobs: int, address: str | None) -> Iterator[Executor]:
-    """The caller's executor as it is, or one made for this video and shut down after it."""
-    if isinstance(executor, Executor):
-        yield executor
-        return
-    pool = create_executor(executor or "process", jobs=jobs, address=address)
-    stopped = False
-    try:
-        yield pool
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stop the workers now, before their folder goes
-        stopped = True
-        pool.stop()
-        raise
-    finally:
-        if not stopped:
-            pool.shutdown(wait=True, cancel_futures=True)
