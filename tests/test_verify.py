@@ -14,7 +14,7 @@ from media import pattern
 from redact.cover import styles
 from redact.demo import demo_face
 from redact.detections import Detections
-from redact.review.verify import COVER_LOOKALIKE_SCORE, cover_surface, middle_detail, verify
+from redact.review.verify import COVER_LOOKALIKE_SCORE, cover_lookalike, cover_surface, middle_detail, verify
 from redact.settings import Settings
 
 SIZES = (16, 24, 40, 72, 128)  # from the smallest face verify must report to a close-up
@@ -130,9 +130,12 @@ def test_a_confident_detection_on_a_smooth_region_with_eye_detail_is_reported(tm
     assert check(path, big, COVER_LOOKALIKE_SCORE - 0.1).clean
 
 
-def test_tiny_boxes_keep_the_finding() -> None:
-    assert cover_surface(np.zeros((50, 50, 3), np.uint8), np.array([10, 10, 12, 12])) == 0.0
-    assert middle_detail(np.zeros((50, 50, 3), np.uint8), np.array([10, 10, 12, 12])) == float("inf")
+def test_boxes_too_small_to_judge_keep_the_finding() -> None:
+    flat = np.full((50, 50, 3), 90, np.uint8)  # a cover-like surface everywhere
+    assert cover_surface(flat, np.array([10, 10, 12, 12])) == 0.0
+    assert middle_detail(flat, np.array([10, 10, 12, 12])) == float("inf")
+    assert not cover_lookalike(flat, np.array([10, 10, 25, 30]), 0.35)  # under 16 px wide
+    assert cover_lookalike(flat, np.array([10, 10, 26, 30]), 0.35)
 
 
 def test_real_face_detector_on_a_covered_and_a_visible_photo(tmp_path: Path) -> None:

@@ -43,6 +43,9 @@ COVER_SHARE = 0.5  # "mostly": at least half of the middle
 #: middle of the box at 32 x 32 grey. The tool's covers there: 0-3.
 EYE_DETAIL = 4.0
 DETAIL_SIZE = 32
+#: narrower boxes are not judged (always reported): an eye there is a pixel or two, too little to
+#: tell from a cover; 16 px is also where the face model starts calling a face recognisable
+JUDGED_WIDTH = 16
 
 
 @dataclass
@@ -127,7 +130,7 @@ def middle_detail(image: np.ndarray, box: np.ndarray) -> float:
 
 def cover_lookalike(image: np.ndarray, box: np.ndarray, score: float) -> bool:
     """Whether a finding is one of the tool's own covered regions rather than a face or plate left visible."""
-    if cover_surface(image, box) < COVER_SHARE:
+    if float(box[2] - box[0]) < JUDGED_WIDTH or cover_surface(image, box) < COVER_SHARE:
         return False
     return score < COVER_LOOKALIKE_SCORE or middle_detail(image, box) < EYE_DETAIL
 
