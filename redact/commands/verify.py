@@ -44,7 +44,11 @@ def verify_command(
     write_report(report, result.to_dict())
     print_findings(result)
     if result.clean:
-        out.print(f"clean: {result.frames_checked} frame(s) checked, nothing found")
+        set_aside = f" ({result.covers_dismissed} weak detection(s) on this tool's covers set aside)"
+        out.print(
+            f"clean: {result.frames_checked} frame(s) checked, nothing found"
+            + set_aside * bool(result.covers_dismissed)
+        )
         return
     summary = f"{len(result.findings)} detection(s), {len(result.metadata)} metadata item(s) left in {input}"
     if result.sheet:
