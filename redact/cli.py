@@ -11,11 +11,10 @@ import traceback
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.markup import escape
 from typer import Abort
 
 from redact.commands import batch, demo, detect, preview, render, review, run, verify, version
-from redact.commands.common import SIGNALLED, Command, err
+from redact.commands.common import SIGNALLED, Command, say
 from redact.errors import RedactError
 
 if TYPE_CHECKING:
@@ -108,8 +107,7 @@ def _interrupted(debug: bool) -> NoReturn:
 def _fail(message: str, code: int, debug: bool) -> NoReturn:
     if debug:
         traceback.print_exc()
-    # messages carry paths and commands such as pip install 'redact[heic]': not rich markup
-    err.print(f"[red]redact: error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    say("redact: error", message, "red")
     sys.exit(code)
 
 

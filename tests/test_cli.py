@@ -224,3 +224,13 @@ def test_detect_preview_render_round_trip_on_a_real_face(tmp_path: Path) -> None
     assert change(kept, frame, (x1, y1, x2, y2)) < 3  # left as filmed (re-encoding noise only)
     assert kept[0][:40, :40].max() < 30 and kept[4][:40, :40].max() < 30  # filled, frames 0-4 (0.2 s)
     assert change(kept, 24, (0, 0, 40, 40)) < 3 and original[24][:40, :40].max() > 60
+
+
+def test_messages_show_file_names_exactly_even_with_brackets(tmp_path: Path) -> None:
+    """Names such as "march [final].mp4" are text, not markup: every line shows them as they are."""
+    src = write_clip(tmp_path / "march [final].mp4", frames=3)
+    done = redact(str(src), "--targets", "faces")
+    assert done.returncode == 0, done.stderr
+    assert "march [final].redacted.mp4" in done.stderr
+    again = redact(str(src), "--targets", "faces")
+    assert "march [final].redacted.mp4" in one_error_line(again)

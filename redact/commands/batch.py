@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
 
 from redact.errors import ConfigError, RedactError
 from redact.settings import Settings
@@ -19,6 +18,7 @@ from .common import (
     Workers,
     check_side_files,
     err,
+    say,
     settings_from,
     with_settings,
     write_report,
@@ -74,7 +74,7 @@ def run_folder(
             return
         if kind == "failed":
             message = detail.get("error", detail) if isinstance(detail, dict) else detail
-            err.print(f"[red]failed[/]: {escape(f'{path}: {message}')}")
+            say("failed", f"{path}: {message}", "red")
         elif not quiet and kind in ("done", "skipped"):
             err.print(f"{kind}: {path}")
 
@@ -84,4 +84,4 @@ def run_folder(
     if summary.failed:
         raise RedactError(f"{len(summary.failed)} file(s) failed ({line}); see {output / 'redact-manifest.json'}")
     if not quiet:
-        err.print(f"[green]done[/]: {line}; outputs in {output}")
+        say("done", f"{line}; outputs in {output}", "green")

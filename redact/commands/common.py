@@ -15,15 +15,24 @@ from typing import TYPE_CHECKING, Any, cast
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from redact.settings import DEFAULTS, HELP, Settings, load_config, parse_targets
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Recorder
 
-err = Console(stderr=True, soft_wrap=True, highlight=False)
-out = Console(soft_wrap=True, highlight=False)
+# plain text, not rich markup: messages carry file names and commands such as pip install 'redact[heic]'
+err = Console(stderr=True, soft_wrap=True, highlight=False, markup=False)
+out = Console(soft_wrap=True, highlight=False, markup=False)
+
+
+def say(label: str, text: str, style: str = "", console: Console = err) -> None:
+    """One line "label: text", the label in ``style``; the text exactly as given."""
+    console.print(Text.assemble((f"{label}:", style), " ", text))
+
 
 #: the signal that stopped this run, if one did (set by redact.cli; a stopped batch says so once, not per file)
 SIGNALLED: list[int] = []
@@ -123,7 +132,7 @@ def progress_bar(label: str, quiet: bool = False) -> Iterator[OnProgress | None]
         yield None
         return
     progress = Progress(
-        TextColumn(f"[bold]{label}"),
+        TextColumn(f"[bold]{escape(label)}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("frames"),
@@ -170,7 +179,7 @@ def counted(counts: Mapping[str, int], unit: str) -> str:
 
 def print_notes(warnings: Iterable[str]) -> None:
     for warning in warnings:
-        err.print(f"[yellow]note[/]: {warning}")
+        say("note", warning, "yellow")
 
 
 def detections_recorder(input: Path, settings: Settings) -> Recorder:

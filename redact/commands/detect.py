@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .common import QUIET, counted, detections_recorder, err, progress_bar, settings_from, with_settings
+from .common import QUIET, counted, detections_recorder, progress_bar, say, settings_from, with_settings
 
 DETECT_SETTINGS = (
     "targets",
@@ -48,6 +48,6 @@ def detect_command(
         result, _ = detect_video(input, settings, on_progress=update, on_frame=recorder)
     recorder.write(output)
     if not quiet:
-        err.print(f"[green]done[/]: {result.frames} frames, {counted(result.tracks, ' tracks')}; wrote {output}")
+        say("done", f"{result.frames} frames, {counted(result.tracks, ' tracks')}; wrote {output}", "green")
     if result.truncated:
-        err.print(f"[yellow]note[/]: {result.truncated}")
+        say("note", result.truncated, "yellow")

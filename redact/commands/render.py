@@ -10,7 +10,7 @@ import typer
 from redact.errors import ConfigError
 from redact.settings import Settings
 
-from .common import QUIET, check_side_files, err, progress_bar, settings_from, with_settings, write_report
+from .common import QUIET, check_side_files, progress_bar, say, settings_from, with_settings, write_report
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Plan
@@ -68,8 +68,10 @@ def render_command(
         result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, plan=plan)
     write_report(report, result.to_dict())
     if not quiet:
-        err.print(
-            f"[green]done[/]: {result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}"
+        say(
+            "done",
+            f"{result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}",
+            "green",
         )
 
 

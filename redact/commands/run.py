@@ -19,9 +19,9 @@ from .common import (
     check_side_files,
     counted,
     detections_recorder,
-    err,
     print_notes,
     progress_bar,
+    say,
     settings_from,
     with_settings,
     write_report,
@@ -99,7 +99,7 @@ def run_photo(
     photo = redact_photo(input, output, settings, overwrite=overwrite)
     write_report(report, photo.to_dict())
     if not quiet:
-        err.print(f"[green]done[/]: {counted(photo.detections, 's')}; wrote {output} (no EXIF, XMP or IPTC)")
+        say("done", f"{counted(photo.detections, 's')}; wrote {output} (no EXIF, XMP or IPTC)", "green")
     print_notes(photo.warnings)
 
 
@@ -131,9 +131,11 @@ def run_video(
         recorder.write(save_tracks)
     write_report(report, result.to_dict())
     if not quiet:
-        err.print(
-            f"[green]done[/]: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps); "
-            f"{counted(result.tracks, ' tracks')}; wrote {result.output}"
+        say(
+            "done",
+            f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps); "
+            f"{counted(result.tracks, ' tracks')}; wrote {result.output}",
+            "green",
         )
     print_notes(result.warnings)
     check_truncated(result.truncated, settings)
@@ -150,4 +152,4 @@ def check_truncated(truncated: str | None, settings: Settings) -> None:
     if truncated and not settings.allow_truncated:
         raise TruncatedInputError(f"{truncated}; the output holds only that part (--allow-truncated accepts this)")
     if truncated:
-        err.print(f"[yellow]note[/]: {truncated} (accepted: --allow-truncated)")
+        say("note", f"{truncated} (accepted: --allow-truncated)", "yellow")

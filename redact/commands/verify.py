@@ -9,7 +9,7 @@ import typer
 
 from redact.settings import Settings, parse_targets
 
-from .common import QUIET, check_side_files, err, out, progress_bar, setting_option, write_report
+from .common import QUIET, check_side_files, out, progress_bar, say, setting_option, write_report
 
 if TYPE_CHECKING:
     from redact.review.verify import VerifyReport
@@ -53,7 +53,7 @@ def verify_command(
     summary = f"{len(result.findings)} detection(s), {len(result.metadata)} metadata item(s) left in {input}"
     if result.sheet:
         summary += f"; contact sheet {result.sheet}"
-    err.print(f"[red]not clean[/]: {summary}")
+    say("not clean", summary, "red")
     raise typer.Exit(1)
 
 
