@@ -55,12 +55,13 @@ def load_tracker_module(commit: str | None) -> ModuleType:
         import redact.tracking.tracker as track
 
         return track
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:redact/tracking/tracker.py"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    for where in ("redact/tracking/tracker.py", "redact/track.py"):  # the tracker's home before the refactor
+        shown = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{where}"], capture_output=True, text=True)
+        if shown.returncode == 0:
+            source = shown.stdout
+            break
+    else:
+        raise SystemExit(f"{commit} has no tracker at redact/tracking/tracker.py or redact/track.py")
     path = Path(tempfile.mkdtemp()) / f"track_{commit}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
