@@ -162,30 +162,17 @@ def bench_clip(clip: Path, args: argparse.Namespace, out_dir: Path) -> list[dict
         run("deface (defaults)", [*shlex.split(args.deface), str(clip), "-o", str(out_dir / "deface.mp4")])
     for quality in args.qualities:
         report = out_dir / "report.json"
-        cmd = [
-            sys.executable,
-            "-m",
-            "redact",
-            str(clip),
-            "-o",
-            str(out),
-            "--overwrite",
-            "--quiet",
-            "--quality",
-            quality,
-            "--targets",
-            args.targets,
-            "--crf",
-            str(args.crf),
-            "--preset",
-            args.preset,
-            "--report",
-            str(report),
-        ]
+        cmd = redact_command(clip, out, "--quality", quality, "--targets", args.targets, "--crf", str(args.crf))
+        cmd += ["--preset", args.preset, "--report", str(report)]
         run(f"redact --quality {quality}", cmd, report)
         if args.baseline:  # the same command on another checkout (e.g. a worktree of main before a change)
             run(f"baseline --quality {quality}", cmd, report, args.baseline.resolve())
     return rows
+
+
+def redact_command(clip: Path, out: Path, *options: str) -> list[str]:
+    """The command line as a user types it, quiet, replacing ``out``."""
+    return [sys.executable, "-m", "redact", str(clip), "-o", str(out), "--overwrite", "--quiet", *options]
 
 
 def table(clip: Path, rows: list[dict]) -> str:
@@ -263,17 +250,7 @@ def main() -> None:
         long = make_clip(args.source, 720, args.seconds, args.out_dir, loops=6)
         print("| clip | frames | peak memory |\n|---|---|---|")
         for clip in (short, long):
-            cmd = [
-                sys.executable,
-                "-m",
-                "redact",
-                str(clip),
-                "-o",
-                str(args.out_dir / "m.mp4"),
-                "--overwrite",
-                "--quiet",
-            ]
-            _, rss = timed(cmd)
+            _, rss = timed(redact_command(clip, args.out_dir / "m.mp4"))
             print(f"| {clip.name} | {frame_count(clip)} | {rss:.0f} MiB |")
         return
     if args.segments:
@@ -282,21 +259,9 @@ def main() -> None:
         print(f"**{clip.name}** ({frames} frames)\n\n| run | fps | speed-up | peak memory |\n|---|---|---|---|")
         base = None
         for jobs in (1, 2):
-            cmd = [
-                sys.executable,
-                "-m",
-                "redact",
-                str(clip),
-                "-o",
-                str(args.out_dir / "s.mp4"),
-                "--overwrite",
-                "--quiet",
-                "--jobs",
-                str(jobs),
-                "--targets",
-                args.targets,
-            ]
-            wall, rss = timed(cmd)
+            wall, rss = timed(
+                redact_command(clip, args.out_dir / "s.mp4", "--jobs", str(jobs), "--targets", args.targets)
+            )
             base = base or wall
             print(f"| --jobs {jobs} | {frames / wall:.2f} | {base / wall:.2f}x | {rss:.0f} MiB |")
         return
