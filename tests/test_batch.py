@@ -376,3 +376,15 @@ def test_segmented_run_keeps_the_encoders_warnings(tmp_path: Path) -> None:
     )
     assert report.settings["segments"] > 1
     assert any("odd frame size 161x121" in w for w in report.warnings), report.warnings
+
+
+def test_a_video_too_short_to_split_says_it_ran_in_one_pass(tmp_path: Path) -> None:
+    """--jobs 2 on a clip too short for segments still redacts it, and the report says it was one pass."""
+    from redact.parallel.segments import redact_video_segments
+
+    src = write_gop_clip(tmp_path / "short.mp4", frames=10, gop=5, size=(64, 48))
+    report = redact_video_segments(
+        src, tmp_path / "out.mp4", EXACT, jobs=2, executor="serial", detector_factory=scripted_factory
+    )
+    assert (tmp_path / "out.mp4").exists() and report.frames == 10
+    assert any("ran in one pass, not 2 jobs: it is too short to split" in w for w in report.warnings), report.warnings

@@ -346,7 +346,10 @@ def redact_video_segments(
     segments = _split(index, jobs, segment_seconds, overlap) if index is not None else []
     if index is None or len(segments) < 2:
         detectors = detector_factory(settings) if detector_factory is not None else None
-        return redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors)
+        whole = redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors)
+        why = "its packets carry no timestamps" if index is None else "it is too short to split"
+        whole.warnings.append(f"ran in one pass, not {jobs} jobs: {why}")
+        return whole
     with (
         _workdir(output_path) as workdir,
         WorkerPool(executor or "process", jobs=jobs, address=address).running() as pool,

@@ -178,10 +178,10 @@ class FrameTracker:
         if found is not None:
             report.count_detections(found)
         with report.timing("track"):
-            moved: np.ndarray | None = self.camera.update(frame.image)
-            if cut:
+            if cut:  # a new shot: no track and no motion carries over
                 self.tracker.reset()
-                moved = None  # a new shot: no motion carries over
+                self.camera.reset()
+            moved = self.camera.update(frame.image)
             step = self.tracker.update(frame.index, found, moved)
             return self.lookahead.push(frame.index, entry, step, cut=cut, camera=moved)
 

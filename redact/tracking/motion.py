@@ -11,6 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from redact.boxes import centres
+
 WORK_WIDTH = 320  # the estimate is made on a copy this wide: a tenth of a pixel there is 0.6 px in 1080p
 MAX_CORNERS = 120
 MIN_POINTS = 12  # fewer tracked corners than this: no estimate (flat picture, cut, darkness)
@@ -87,7 +89,7 @@ def warp_boxes(transform: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     if not len(boxes):
         return boxes
     scale = float(np.sqrt(abs(np.linalg.det(transform[:2, :2]))))
-    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    centre = centres(boxes)
     half = (boxes[:, 2:] - boxes[:, :2]) / 2 * scale
     moved = centre @ transform[:2, :2].T + transform[:2, 2]
     return np.concatenate([moved - half, moved + half], axis=1).astype(np.float32)

@@ -168,7 +168,7 @@ class ProxyFrames:
             image = cv2.resize(image, (self.width, max(1, round(h * self.width / w))), interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
         with self.lock:
-            if self.file.closed:
+            if not ok or self.file.closed:  # a frame missing here is decoded exactly when asked for
                 return
             self.file.seek(0, os.SEEK_END)
             if index >= len(self.where):  # filled during detection, before the frame count is known
