@@ -382,7 +382,7 @@ def test_a_video_too_short_to_split_says_it_ran_in_one_pass(tmp_path: Path) -> N
     """--jobs 2 on a clip too short for segments still redacts it, and the report says it was one pass."""
     from redact.parallel.segments import redact_video_segments
 
-    src = write_gop_clip(tmp_path / "short.mp4", frames=10, gop=5, size=(64, 48))
+    src = write_gop_clip(tmp_path / "short.mp4", frames=10, gop=5)
     report = redact_video_segments(
         src, tmp_path / "out.mp4", EXACT, jobs=2, executor="serial", detector_factory=scripted_factory
     )
