@@ -10,6 +10,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 
 def to_seconds(pts: int, time_base: Fraction) -> float:
@@ -45,12 +46,14 @@ class Timeline:
         """Seconds from the first frame (what a person reads on a timeline)."""
         return float((pts - self.start) * self.time_base)
 
-    def frame_seconds(self) -> list[float]:
-        return [self.seconds(p) for p in self.pts]
+    @cached_property
+    def frame_seconds(self) -> tuple[float, ...]:
+        """Every frame's time, worked out once: a reviewed file looks up many times in one timeline."""
+        return tuple(self.seconds(p) for p in self.pts)
 
     def index_at(self, seconds: float) -> int:
         """The frame on screen ``seconds`` after the first frame: the last frame shown at or before it,
         clamped to the video (a time before the start is frame 0, one after the end the last frame).
         """
-        index = bisect.bisect_right(self.frame_seconds(), seconds) - 1
+        index = bisect.bisect_right(self.frame_seconds, seconds) - 1
         return min(max(index, 0), max(len(self.pts) - 1, 0))

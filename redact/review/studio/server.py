@@ -169,7 +169,7 @@ class ReviewApi:
     def times(self, request: Request) -> Response:
         """Each frame's time in seconds from the first frame, from the file's timestamps."""
         session = self.ready()
-        return JSONResponse([round(seconds, 4) for seconds in session.timeline.frame_seconds()])
+        return JSONResponse([round(seconds, 4) for seconds in session.timeline.frame_seconds])
 
     def frame(self, request: Request) -> Response:
         session = self.ready()
