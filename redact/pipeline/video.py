@@ -165,16 +165,14 @@ class FrameTracker:
     detections are known, :meth:`flush` the rest at the end. A context manager: leaving it stops
     the detection workers."""
 
-    def __init__(
-        self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport, workers: int | None = None
-    ) -> None:
+    def __init__(self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport) -> None:
         rate = info.frame_rate or Fraction(25)
         self.stage, self.report = stage, report
         self.tracker = Tracker(hold_frames(stage, settings.hold, rate))
         self.lookahead = Lookahead(max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1)))
         self.cuts = CutDetector(settings.scene_cut)
         self.camera = CameraMotion()
-        self.ahead = DetectAhead(stage, workers)
+        self.ahead = DetectAhead(stage)
         self.detecting: deque[tuple[Frame, Any, bool, Callable[[], Result]]] = deque()
 
     def push(self, frame: Frame, entry: Any) -> list[tuple[Any, Detections]]:
