@@ -120,6 +120,63 @@ def left_visible(root: Path, images: list[dict], out: Path, detectors) -> str:
     )
 
 
+#: a pixel the tool changed: some channel differs from the input by more than this (JPEG noise: a few levels)
+CHANGED_LEVEL = 12
+CAUSE_ORDER = (
+    "real face left visible",
+    "untouched pixels, fires on the input too",
+    "untouched pixels, not on the input",
+    "rim: cover and untouched pixels",
+    "inside the tool's covers",
+    "metadata",
+)
+
+
+def finding_cause(box: np.ndarray, kind: str, changed: np.ndarray, faces: np.ndarray, on_input) -> str:
+    """Why a finding is there: judged by how much of its box the tool changed, the labelled faces
+    (ignored ones included) and, for untouched pixels, whether the checker fires there on the input."""
+    from redact.boxes import iou
+
+    x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+    share = float(changed[y1:y2, x1:x2].mean()) if x2 > x1 and y2 > y1 else 0.0
+    if share >= 0.8:
+        return CAUSE_ORDER[4]
+    if share >= 0.1:
+        return CAUSE_ORDER[3]
+    if kind == "face" and len(faces) and iou(box, faces).max() >= 0.3:
+        return CAUSE_ORDER[0] + (" (< 16 px)" if x2 - x1 < 16 else "")
+    found = on_input()
+    return CAUSE_ORDER[1] if len(found) and iou(box, found).max() >= 0.3 else CAUSE_ORDER[2]
+
+
+def not_clean_causes(report, entry: dict, root: Path, detectors) -> list[str]:
+    """The cause of each finding of a report on an output of the photo ``entry``."""
+    from redact.pipeline.photo import detect_photo
+
+    source = cv2.imread(str(root / entry["file"]))
+    output = cv2.imread(report.path)
+    changed = np.abs(source.astype(np.int16) - output).max(axis=2) > CHANGED_LEVEL
+    labelled = entry["boxes"] + entry.get("ignore", [])
+    faces = np.array([[x, y, x + w, y + h] for x, y, w, h in labelled], np.float32).reshape(-1, 4)
+    input_boxes: list[np.ndarray] = []
+
+    def on_input() -> np.ndarray:  # the checker on the input photo, once, only when needed
+        if not input_boxes:
+            input_boxes.append(detect_photo(source, detectors).boxes)
+        return input_boxes[0]
+
+    return [finding_cause(np.array(f.box, np.float32), f.kind, changed, faces, on_input) for f in report.findings]
+
+
+def worst_causes(causes: dict[str, list[str]]) -> str:
+    """Outputs not clean, counted by the first cause in CAUSE_ORDER among their findings."""
+    counts: dict[str, int] = {}
+    for found in causes.values():
+        worst = min(found, key=lambda c: next(i for i, k in enumerate(CAUSE_ORDER) if c.startswith(k)))
+        counts[worst] = counts.get(worst, 0) + 1
+    return "; ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
 def verify_outputs(root: Path, limit: int | None) -> list[str]:
     from redact.detectors.schedule import build_detectors
     from redact.review.verify import verify
@@ -137,17 +194,22 @@ def verify_outputs(root: Path, limit: int | None) -> list[str]:
         settings = Settings(face_threshold=0.6, plate_threshold=0.6)  # as `redact verify`
         detectors = build_detectors(settings.replace(quality="thorough"))
         clean = dismissed = 0
+        by_name = {Path(e["file"]).name: e for e in images}
+        causes: dict[str, list[str]] = {}
         for path in sorted(p for p in out.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
             report = verify(path, settings, detectors=detectors)
             clean += report.clean
             dismissed += report.covers_dismissed
             if not report.clean:
-                found = ", ".join(f"{f.kind} {f.score:.2f} {f.box}" for f in report.findings)
+                causes[path.name] = not_clean_causes(report, by_name[path.name], root, detectors) or ["metadata"]
+                found = ", ".join(
+                    f"{f.kind} {f.score:.2f} {f.box} ({c})" for f, c in zip(report.findings, causes[path.name])
+                )
                 print(f"  not clean: {path.name}: {found} {report.metadata}", flush=True)
         leaks = left_visible(root, images, out, detectors)
     return [
         f"| {root.name}: `redact batch` then verify | {len(images)} | clean: **{pct(clean, len(images))}** | "
-        f"covered regions dismissed {dismissed}; batch {batch_s:.0f} s |",
+        f"covered regions dismissed {dismissed}; batch {batch_s:.0f} s; not clean by cause: {worst_causes(causes)} |",
         leaks,
         dismissed_faces(root.parent, detectors),
     ]

@@ -17,9 +17,11 @@ from redact.demo import demo_face
 from redact.detections import Detections
 from redact.review.verify import (
     COVER_LOOKALIKE_SCORE,
+    SURFACE_NOISE,
     cover_lookalike,
     cover_surface,
     middle_detail,
+    pixel_noise,
     residual,
     verify,
 )
@@ -223,3 +225,36 @@ def test_real_faces_in_a_low_bit_rate_video_frame_stay_reported(evaldata: Path, 
     found = Detections.from_boxes(faces, np.full(len(faces), 0.35, np.float32), kind="face")
     kept, dismissed = residual(frame, found)
     assert dismissed == 0 and len(kept) == len(faces)
+
+
+def test_the_middle_is_judged_as_on_the_whole_picture() -> None:
+    """cover_surface crops the box's surroundings for speed: the share must be the one the whole
+    picture's noise map gives (a crop narrower than the filters' reach mirrored its border in)."""
+    rng = np.random.default_rng(7)
+    # noise of about the surface limit everywhere, so that a small error flips pixels
+    image = np.clip(120 + rng.normal(0, 0.6, (120, 160)), 0, 255).astype(np.uint8)
+    noise = pixel_noise(image)
+    for _ in range(40):
+        x, y, size = int(rng.integers(10, 100)), int(rng.integers(10, 60)), int(rng.integers(16, 48))
+        box = np.array([x, y, x + size, y + size], np.float32)
+        xa, ya, xb, yb = x + size // 4, y + size // 4, x + size - size // 4, y + size - size // 4
+        expected = float((noise[ya:yb, xa:xb] < SURFACE_NOISE).mean())
+        assert cover_surface(image, box) == pytest.approx(expected)
+
+
+def test_real_crowd_faces_partly_under_a_neighbours_cover_stay_reported(evaldata: Path) -> None:
+    """Every labelled face >= 16 px of a real crowd photo, one at a time with a neighbour's cover
+    (margin included) reaching 40% into it from the left, saved as the tool saves: still reported."""
+    root = evaldata / "faces_crowd_orig"
+    entry = next(e for e in json.loads((root / "labels.json").read_text())["images"] if "Funeral_6_77" in e["file"])
+    image = cv2.imread(str(root / entry["file"]))
+    faces = [[x, y, x + w, y + h] for x, y, w, h in entry["boxes"] if w >= 16]
+    assert len(faces) >= 15
+    for x1, y1, x2, y2 in faces:
+        size = x2 - x1
+        right = x1 + 0.4 * size - (0.15 * size + 4)  # the default face margin reaches 40% in
+        output = covered(image, [[right - size, y1, right, y2]])
+        _, data = cv2.imencode(".jpg", output, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        found = Detections.from_boxes(np.array([[x1, y1, x2, y2]], np.float32), np.array([0.33], np.float32))
+        kept, dismissed = residual(cv2.imdecode(data, cv2.IMREAD_COLOR), found)
+        assert dismissed == 0 and len(kept) == 1

@@ -102,6 +102,12 @@ def _middle(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int
     return (xa, ya, xb, yb) if xb - xa >= 4 and yb - ya >= 4 else None
 
 
+#: pixels of context around the middle for pixel_noise: its 1 px Gaussian reaches 4 px (OpenCV's
+#: kernel for sigma 1 on float images is 9 wide) and its 5 x 5 neighbourhood 2 more, so with less
+#: the middle's outer pixels were measured against the crop's mirrored border (4 px before)
+CONTEXT = 6
+
+
 def pixel_noise(grey: np.ndarray) -> np.ndarray:
     """Per pixel: the mean absolute difference from a 1 px Gaussian blur over its 5 x 5 neighbourhood."""
     grey = grey.astype(np.float32)
@@ -123,7 +129,7 @@ def cover_surface(image: np.ndarray, box: np.ndarray, limit: float = SURFACE_NOI
     if middle is None:
         return 0.0  # too small to judge: keep the finding
     xa, ya, xb, yb = middle
-    m = 4  # context for the blur and the neighbourhood
+    m = CONTEXT  # context for the blur and the neighbourhood
     x0, y0 = max(0, xa - m), max(0, ya - m)
     noise = pixel_noise(_grey(np.ascontiguousarray(image[y0 : yb + m, x0 : xb + m])))
     return float((noise[ya - y0 : yb - y0, xa - x0 : xb - x0] < limit).mean())
