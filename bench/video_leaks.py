@@ -202,6 +202,9 @@ class Result:
     frames: int = 0
     seconds: float = 0.0
     dumped: int = 0
+    # pixels outside every labelled face box: how many, and how many of them painted (precision)
+    other_pixels: int = 0
+    other_painted: int = 0
 
 
 def score_frame(
@@ -215,6 +218,13 @@ def score_frame(
     dump_max: int,
 ) -> None:
     h, w = mask.shape
+    faces = np.zeros((h, w), bool)
+    for _, box in clip.truth[index]:
+        span = clip_box(box, w, h)
+        if span is not None:
+            faces[span[1] : span[3], span[0] : span[2]] = True
+    res.other_pixels += int((~faces).sum())
+    res.other_painted += int((mask & ~faces).sum())
     for fid, box in clip.truth[index]:
         span = clip_box(box, w, h)
         if span is None:
@@ -355,6 +365,8 @@ def table(title: str, res: Result) -> str:
         + ", ".join(f"{k} {v[0]}/{v[1]}" for k, v in by_motion.items())
         + f"; {res.frames} frames at {res.frames / res.seconds if res.seconds else 0:.2f} fps"
     )
+    if res.other_pixels:
+        lines.append(f"pixels outside labelled faces painted: {100 * res.other_painted / res.other_pixels:.2f}%")
     for crash in res.crashes:
         lines.append(f"\n**CRASHED** (clip not scored): {crash}")
     return "\n".join(lines)
