@@ -11,10 +11,11 @@ import pytest
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 
-from redact.detections import Detections
+from redact.detections import KIND_CODES, Detections
 from redact.errors import ModelError
 from redact.pipeline import ahead
 from redact.pipeline.video import redact_video
+from redact.tracking.tracker import Tracker
 
 W, H, SIDE = 320, 160, 40
 
@@ -233,3 +234,37 @@ def test_a_detector_failing_in_a_worker_fails_the_run_with_no_output_and_no_thre
         redact_video(src, dst, EXACT.replace(face_every=1), detectors={"faces": SquareFinder(truth, fail_on=12)})
     assert not dst.exists() and list(tmp_path.glob("*.mp4")) == [src]
     assert not [t for t in threading.enumerate() if t.name.startswith("redact-")]
+
+
+def test_a_lost_face_linked_to_a_distant_detection_stays_covered_where_it_was() -> None:
+    """A distance link is a guess (in a crowd, often another person): the lost face's own place
+    keeps its cover for the rest of the hold, and that held place never takes a detection."""
+    tracker = Tracker({KIND_CODES["face"]: 25})
+    here, there = [100.0, 100.0, 140.0, 140.0], [300.0, 100.0, 340.0, 140.0]
+    tracker.update(0, Detections.from_boxes(np.array([here], np.float32)))
+    for frame in (1, 2, 3):
+        tracker.update(frame, None)
+    step = tracker.update(4, Detections.from_boxes(np.array([there], np.float32)))
+    assert len(set(step.current.track_ids.tolist())) == 1, "the distant detection was linked to the lost track"
+    for frame in range(5, 20):
+        current = tracker.update(frame, None).current
+        held = current.boxes[(current.boxes[:, 0] < 140) & (current.boxes[:, 2] > 100)]
+        assert len(held), f"frame {frame}: the lost face's place is no longer covered"
+    again = tracker.update(20, Detections.from_boxes(np.array([there], np.float32))).current
+    assert not ((again.boxes[:, 0] < 140) & ~again.filled).any(), "a held place took a detection"
+
+
+def test_a_lost_face_far_from_where_its_motion_puts_it_gets_two_face_sized_regions_not_the_span() -> None:
+    """A velocity learnt in a pan and carried on (into a zoom, say) puts the guess far from where
+    the face was seen: both places are covered, each near the face's size, not the whole span."""
+    tracker = Tracker({KIND_CODES["face"]: 25})
+    for frame in range(3):  # a 20 px face moving 25 px per frame
+        x = 100.0 + 25 * frame
+        tracker.update(frame, Detections.from_boxes(np.array([[x, 100.0, x + 20, 120.0]], np.float32)))
+    for frame in range(3, 12):
+        current = tracker.update(frame, None).current
+    widths = current.boxes[:, 2] - current.boxes[:, 0]
+    assert len(current) == 2 and widths.max() < 2 * 20 * (1 + 2 * 0.5), current.boxes
+    last_seen = [150.0, 100.0, 170.0, 120.0]
+    assert any(b[0] <= last_seen[0] and b[2] >= last_seen[2] for b in current.boxes), "where it was last seen"
+    assert current.boxes[:, 2].max() > 280, "where its motion puts it"

@@ -33,6 +33,11 @@ VELOCITY_DAMPING = 0.92  # per predicted frame: a lost face is more likely to st
 # nearest lost track is another person, and a wrong link smears a box across the crowd.
 SECOND_CHANCE_SIZES = 1.5
 MAX_LINK_SIZES = 9.0
+# a link further than this (box sizes from the lost track's predicted place) keeps that place covered
+STAY_BEYOND_SIZES = 2.0
+# a lost face's guessed region spans where it was last seen and where its motion puts it, up to
+# this many face sizes across; further apart, the two places are covered on their own
+SPAN_SIZES = 2.0
 
 
 @dataclass
@@ -128,6 +133,9 @@ class TrackTable:
     birth_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     birth_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     moving: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # matched at least once
+    # where a lost track was going when a detection too far for it to reach was linked to it:
+    # held as lost (same id, so it counts as one face), never matched again
+    stays: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -179,16 +187,28 @@ class Tracker:
         t = self.tracks
         det_ids = np.full(len(dets), -1, dtype=np.int64)
         ti, di = self._overlap_pairs(dets)
-        used = np.zeros(len(t), bool)
+        used = t.stays.copy()  # held places are never matched
         used[ti] = True
         free_dets = np.ones(len(dets), bool)
         free_dets[di] = False
         ti2, di2 = self._distance_pairs(frame, dets, ~used, free_dets)
+        stay = self._stays(ti2, dets.boxes[di2])
         ti, di = np.concatenate([ti, ti2]), np.concatenate([di, di2])
         det_ids[di] = t.ids[ti]
         self._matched(frame, ti, dets.boxes[di], dets.scores[di], step)
+        self.tracks = self.tracks.extend(stay)
         det_ids[det_ids < 0] = self._open(frame, dets[det_ids < 0], step)
         return det_ids
+
+    def _stays(self, rows: np.ndarray, linked: np.ndarray) -> TrackTable:
+        """Copies of the lost tracks ``rows`` whose linked detection is more than STAY_BEYOND_SIZES
+        of their size from where they were going: such a link is as likely another person (in a
+        crowd, the next face along) as the face itself, so its own place stays covered too."""
+        t = self.tracks
+        jump = np.linalg.norm(centres(t.boxes[rows]) - centres(linked), axis=1)
+        stay = t.select(rows[jump > STAY_BEYOND_SIZES * np.maximum(sizes(t.last_boxes[rows]), 2.0)])
+        stay.stays[:] = True
+        return stay
 
     def _overlap_pairs(self, dets: Detections) -> tuple[np.ndarray, np.ndarray]:
         """Pairs that overlap, or whose centres are within a box size at a similar size."""
@@ -200,7 +220,7 @@ class Tracker:
         similar = (dsize >= 0.5 * tsize) & (dsize <= 2.0 * tsize)  # a face does not halve or double between detections
         closeness = np.clip(1.0 - np.linalg.norm(centres(tb) - centres(db), axis=1) / tsize, 0.0, 1.0)
         score = np.maximum(iou(tb, db), np.where(similar, 0.5 * closeness, 0.0))
-        ok = (score >= self.min_match) & (t.kinds[ti] == dets.kinds[di])
+        ok = (score >= self.min_match) & (t.kinds[ti] == dets.kinds[di]) & ~t.stays[ti]
         return greedy_match(ti[ok], di[ok], score[ok])
 
     def _distance_pairs(
@@ -208,7 +228,7 @@ class Tracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Link leftovers too far apart to overlap: a fast face seen every k frames moves more than
         its own size between detections. Linking lets the frames between get interpolated boxes;
-        a wrong link between two faces only covers more."""
+        a far link also keeps the lost track's own place covered (see _stays)."""
         t = self.tracks
         tracks, det_rows = np.flatnonzero(free_tracks), np.flatnonzero(free_dets)
         if not len(tracks) or not len(det_rows):
@@ -268,6 +288,7 @@ class Tracker:
             frames.copy(),
             dets.boxes.copy(),
             np.zeros(n, bool),
+            np.zeros(n, bool),
         )
         self.tracks = self.tracks.extend(new)
         step.backfills.insert(0, Backfill(ids, new.kinds, new.scores, new.boxes.copy(), frames, new.velocity))
@@ -281,13 +302,26 @@ class Tracker:
         p = t.select(t.last_frames < frame)
         if len(p):
             # Cover both where the motion says it went and where it was last seen: motion can stop
-            # or turn (a camera that stops zooming), and a box between is cheap next to a leak.
+            # or turn (a camera that stops zooming), and a box between is cheap next to a leak, up to
+            # SPAN_SIZES face sizes. Further apart (a velocity learnt in a pan, carried into a zoom),
+            # the box between would be many faces large: the two places are covered on their own.
             union = np.concatenate(
                 [np.minimum(p.boxes[:, :2], p.last_boxes[:, :2]), np.maximum(p.boxes[:, 2:], p.last_boxes[:, 2:])],
                 axis=1,
             )
             growth = np.minimum(MAX_GROWTH, GROWTH_PER_FRAME * (frame - p.last_frames))
-            parts.append(Detections(grown(union, growth), p.scores, p.kinds, p.ids, np.ones(len(p), dtype=bool)))
+            size = np.maximum(p.last_boxes[:, 2:] - p.last_boxes[:, :2], 1.0)
+            apart = ((union[:, 2:] - union[:, :2]) > SPAN_SIZES * size).any(axis=1)
+            for boxes, rows in ((union, ~apart), (p.boxes, apart), (p.last_boxes, apart)):
+                parts.append(
+                    Detections(
+                        grown(boxes[rows], growth[rows]),
+                        p.scores[rows],
+                        p.kinds[rows],
+                        p.ids[rows],
+                        np.ones(int(rows.sum()), bool),
+                    )
+                )
         return Detections.merge(parts)
 
 
