@@ -121,6 +121,21 @@ def blur_step(height: int, width: int) -> int:
     return 4 if side >= 720 else 2 if side >= 360 else 1
 
 
+#: where neighbours' regions overlap, each pixel shows one region's blend and the two meet in a
+#: seam; a Gaussian of this many grid cells, over covered cells only, turns seams into gradients
+#: (still made of the regions' samples alone, and no uncovered pixel comes in)
+SEAM_SOFTEN = 1.5
+
+
+def _soften_seams(layer: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The layer smoothed across region boundaries, as a normalised convolution over ``covered`` cells."""
+    weight = covered.astype(np.float32)
+    total = cv2.GaussianBlur(layer.astype(np.float32) * weight[:, :, None], (0, 0), SEAM_SOFTEN)
+    norm = cv2.GaussianBlur(weight, (0, 0), SEAM_SOFTEN)
+    soft = total / np.maximum(norm, 1e-6)[:, :, None]
+    return np.where(covered[:, :, None], np.clip(soft + 0.5, 0, 255), 0).astype(np.uint8)
+
+
 def _blur_layer(image: np.ndarray, labels: np.ndarray, spans: np.ndarray, step: int) -> np.ndarray:
     """The blur of every region on a grid of every ``step``-th pixel, scaled up to the frame. The
     grid's labels are the frame's, spread by one grid cell so every covered pixel has covered
@@ -132,6 +147,7 @@ def _blur_layer(image: np.ndarray, labels: np.ndarray, spans: np.ndarray, step: 
     layer = np.zeros((*small.shape, 3), dtype=np.uint8)
     centres_x, centres_y = xs * step + step // 2, ys * step + step // 2  # in frame pixels
     layer[ys, xs] = region_pixels(image, spans, small[ys, xs].astype(np.int64), centres_x, centres_y, "blur")
+    layer = _soften_seams(layer, small >= 0)
     # grid cell i's centre lands on frame pixel (i + 0.5) * step - 0.5: within half a pixel of its sample
     big = cv2.resize(layer, (small.shape[1] * step, small.shape[0] * step), interpolation=cv2.INTER_LINEAR)
     return (
