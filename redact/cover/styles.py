@@ -4,7 +4,8 @@ Every style computes a region's new pixels from at most a handful of colour
 samples taken at fixed points of the region (never from all its pixels), so no
 detail of a face survives, whatever the face's size:
 
-- ``blur``: a smooth blend of 3 x 3 colour samples (9 samples);
+- ``blur``: a smooth blend of 3 x 3 colour samples (9 samples); where neighbours'
+  regions overlap, the blends run into each other (made of both regions' samples);
 - ``pixelate``: a mosaic of 5 x 5 cells, each one sampled colour (25 samples);
 - ``fill``: solid black (no samples).
 
