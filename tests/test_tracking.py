@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,6 @@ from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 
 from redact.detections import KIND_CODES, Detections
-from redact.errors import ModelError
-from redact.pipeline import ahead
 from redact.pipeline.video import redact_video
 from redact.tracking.tracker import Tracker
 
@@ -122,6 +118,7 @@ def test_fast_face_seen_every_other_frame_is_covered_between(tmp_path: Path) -> 
 def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path) -> None:
     """The preset schedule: a full pass every 6th frame finds a small face and a fast large one,
     the coarse passes between (every 2nd frame) find only the large one; both stay covered."""
+
     src, truth = moving_clip(tmp_path, frames=40, speed=6)
     small = [250, 120, 262, 132]
     template = checker(SIDE, SIDE).astype(int)
@@ -162,78 +159,12 @@ def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path)
 
 def test_prediction_of_a_shrinking_box_stays_valid() -> None:
     """A face shrinking fast (zoom out) then lost: predicted boxes must never turn inside out."""
-    from redact.detections import Detections
-    from redact.tracking.tracker import Tracker
-
     tracker = Tracker({0: 30})
     for frame, size in enumerate([200, 120, 40]):
         tracker.update(frame, Detections.from_boxes([[100, 100, 100 + size, 100 + size]]))
     for frame in range(3, 30):
         step = tracker.update(frame, None)
         assert (step.current.boxes[:, 2] >= step.current.boxes[:, 0]).all()
-
-
-class SquareFinder:
-    """A stateless, thread-safe detector: finds the checkerboard square by its pixels, and notes
-    which thread ran each call."""
-
-    kind = "face"
-    thread_safe = True
-
-    def __init__(self, truth: list[list[int]], fail_on: int | None = None) -> None:
-        self.truth, self.fail_on = truth, fail_on
-        self.template = checker(SIDE, SIDE).astype(int)
-        self.threads: set[str] = set()
-
-    def detect(self, image: np.ndarray) -> Detections:
-        self.threads.add(threading.current_thread().name)
-        errors = [np.abs(image[y1:y2, x1:x2].astype(int) - self.template).mean() for x1, y1, x2, y2 in self.truth]
-        i = int(np.argmin(errors))
-        if i == self.fail_on:
-            raise ModelError("the detector failed on this frame")
-        time.sleep(0.002 * (i % 3))  # calls finish out of order when run side by side
-        return Detections.from_boxes(np.array([self.truth[i]], np.float32))
-
-
-def test_detecting_ahead_in_workers_gives_the_same_regions_as_detecting_in_order(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src, truth = moving_clip(tmp_path, frames=30, speed=5)
-    settings = EXACT.replace(face_every=2, hold=0.5, backfill=0.2)
-    regions: dict[int, dict[int, tuple]] = {}
-    for workers in (1, 2):
-        monkeypatch.setattr(ahead, "detect_workers", lambda w=workers: w)
-        finder = SquareFinder(truth)
-        dst = tmp_path / f"out{workers}.mp4"
-        seen = regions.setdefault(workers, {})
-        report = redact_video(
-            src,
-            dst,
-            settings,
-            detectors={"faces": finder},
-            on_frame=lambda f, d, seen=seen: seen.setdefault(f.index, (d.boxes.tolist(), d.track_ids.tolist())),
-        )
-        in_workers = {name for name in finder.threads if name.startswith("redact-detect")}
-        assert bool(in_workers) == (workers == 2), finder.threads
-        assert report.detector_calls == {"faces": 15} and report.stage_seconds["detect"] > 0
-        frames = decode_frames(dst)[0]
-        assert len(frames) == 30
-        assert min(covered_share(f, box) for f, box in zip(frames, truth)) > 0.95
-    # the pixels are not compared: x264's threads make its output vary by a few levels from run
-    # to run whenever the machine is busy, detection ahead or not
-    assert regions[1] == regions[2] and sorted(regions[2]) == list(range(30))
-
-
-def test_a_detector_failing_in_a_worker_fails_the_run_with_no_output_and_no_thread_left(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    src, truth = moving_clip(tmp_path, frames=30, speed=5)
-    monkeypatch.setattr(ahead, "detect_workers", lambda: 2)
-    dst = tmp_path / "out.mp4"
-    with pytest.raises(ModelError, match="failed on this frame"):
-        redact_video(src, dst, EXACT.replace(face_every=1), detectors={"faces": SquareFinder(truth, fail_on=12)})
-    assert not dst.exists() and list(tmp_path.glob("*.mp4")) == [src]
-    assert not [t for t in threading.enumerate() if t.name.startswith("redact-")]
 
 
 def test_a_lost_face_linked_to_a_distant_detection_stays_covered_where_it_was() -> None:

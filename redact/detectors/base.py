@@ -20,8 +20,6 @@ from redact.errors import ConfigError, ModelError
 class Detector(Protocol):
     #: the kind of object this detector finds ("face", "plate", "text")
     kind: str
-    # Optional: ``thread_safe = True`` when detect() keeps no state between calls and may run on
-    # several frames at once (video then detects a few frames ahead in worker threads).
 
     def detect(self, image: np.ndarray) -> Detections: ...
 

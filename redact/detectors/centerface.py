@@ -111,7 +111,6 @@ def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = M
 
 class CenterFaceDetector:
     kind = "face"
-    thread_safe = True  # no state between calls; ONNX Runtime sessions take concurrent runs
 
     def __init__(
         self,

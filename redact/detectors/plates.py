@@ -51,7 +51,6 @@ class PlateDetector:
     """Text candidates from the detector, judged plate or not by reading them (``plate_reader``)."""
 
     kind = "plate"
-    thread_safe = True  # no state between calls; ONNX Runtime sessions take concurrent runs
 
     def __init__(self, threshold: float, threads: int, device: str, size: int, read: bool = True) -> None:
         from redact.detectors.plate_reader import PlateJudge, TextReader, find_rec_model

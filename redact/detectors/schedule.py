@@ -83,32 +83,14 @@ class DetectionStage:
         self.calls = dict.fromkeys(self.detectors, 0)
         self.coarse_calls = dict.fromkeys(self.coarse, 0)
 
-    @property
-    def thread_safe(self) -> bool:
-        """Whether every detector may run on several frames at once (see :class:`Detector`)."""
-        return all(getattr(d, "thread_safe", False) for d in self.detectors.values())
-
-    def due(self, index: int, force: bool = False) -> list[tuple[str, bool]]:
-        """The passes this frame gets, as (target, coarse), counted as run (force: a first frame or a
-        cut). Called once per frame, in frame order."""
-        passes = []
-        for target in self.detectors:
-            if force or index % self.every[target] == self.phase[target]:
-                passes.append((target, False))
-                self.calls[target] += 1
-            elif target in self.coarse and index % self.coarse[target] == 0:
-                passes.append((target, True))
-                self.coarse_calls[target] += 1
-        return passes
-
-    def execute(self, passes: list[tuple[str, bool]], image: np.ndarray) -> Detections | None:
-        """Run ``passes`` (from :meth:`due`) on one frame; None when there are none."""
-        parts = [
-            self.detectors[t].detect_coarse(image) if coarse else self.detectors[t].detect(image)  # type: ignore[attr-defined]
-            for t, coarse in passes
-        ]
-        return Detections.merge(parts) if parts else None
-
     def run(self, index: int, image: np.ndarray, force: bool = False) -> Detections | None:
         """Detections for this frame, or None when no detector was due (force: a first frame or a cut)."""
-        return self.execute(self.due(index, force), image)
+        parts = []
+        for target, detector in self.detectors.items():
+            if force or index % self.every[target] == self.phase[target]:
+                parts.append(detector.detect(image))
+                self.calls[target] += 1
+            elif target in self.coarse and index % self.coarse[target] == 0:
+                parts.append(detector.detect_coarse(image))  # type: ignore[attr-defined]
+                self.coarse_calls[target] += 1
+        return Detections.merge(parts) if parts else None

@@ -18,7 +18,6 @@ from redact.errors import ConfigError
 
 class TextDetector:
     kind = "text"
-    thread_safe = True  # no state between calls; ONNX Runtime sessions take concurrent runs
 
     def __init__(self, threshold: float, threads: int, device: str, size: int) -> None:
         self.threshold = threshold

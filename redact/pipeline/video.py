@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +29,6 @@ from redact.media.outputs import atomic_output, check_output
 from redact.media.sink import VideoSink
 from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.media.timeline import frames_in
-from redact.pipeline.ahead import DetectAhead, Result
 from redact.pipeline.threads import Consumer, Producer
 from redact.settings import Settings
 from redact.tracking.motion import CameraMotion
@@ -160,10 +158,8 @@ def hold_frames(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> 
 
 
 class FrameTracker:
-    """Detection on its schedule (a few frames ahead, in workers), scene cuts, camera motion, the
-    tracker and its look-ahead, one frame at a time: :meth:`push` returns the frames whose final
-    detections are known, :meth:`flush` the rest at the end. A context manager: leaving it stops
-    the detection workers."""
+    """Detection on its schedule, scene cuts, camera motion, the tracker and its look-ahead, one frame
+    at a time: :meth:`push` returns the frames whose final detections are known."""
 
     def __init__(self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport) -> None:
         rate = info.frame_rate or Fraction(25)
@@ -172,45 +168,22 @@ class FrameTracker:
         self.lookahead = Lookahead(max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1)))
         self.cuts = CutDetector(settings.scene_cut)
         self.camera = CameraMotion()
-        self.ahead = DetectAhead(stage)
-        self.detecting: deque[tuple[Frame, Any, bool, Callable[[], Result]]] = deque()
 
     def push(self, frame: Frame, entry: Any) -> list[tuple[Any, Detections]]:
-        """Start detecting ``frame`` and track the frames whose detections are due; ``entry`` travels
-        with it to the output."""
-        with self.report.timing("detect"):
+        """Detect and track ``frame``; ``entry`` travels with it to the output."""
+        report = self.report
+        with report.timing("detect"):
             cut = self.cuts.update(frame.image)
-        result = self.ahead.submit(frame.index, frame.image, force=cut or frame.index == 0)  # timed by itself
-        self.detecting.append((frame, entry, cut, result))
-        finished = []
-        while len(self.detecting) > self.ahead.frames_ahead:
-            finished.extend(self._track(*self.detecting.popleft()))
-        return finished
-
-    def flush(self) -> list[tuple[Any, Detections]]:
-        finished = []
-        while self.detecting:
-            finished.extend(self._track(*self.detecting.popleft()))
-        return finished + self.lookahead.flush()
-
-    def _track(self, frame: Frame, entry: Any, cut: bool, result: Callable[[], Result]) -> list[tuple[Any, Detections]]:
-        found, seconds = result()
-        self.report.stage_seconds["detect"] += seconds
+            found = self.stage.run(frame.index, frame.image, force=cut or frame.index == 0)
         if found is not None:
-            self.report.count_detections(found)
-        with self.report.timing("track"):
+            report.count_detections(found)
+        with report.timing("track"):
             if cut:  # a new shot: no track and no motion carries over
                 self.tracker.reset()
                 self.camera.reset()
             moved = self.camera.update(frame.image)
             step = self.tracker.update(frame.index, found, moved)
             return self.lookahead.push(frame.index, entry, step, cut=cut, camera=moved)
-
-    def __enter__(self) -> FrameTracker:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.ahead.close()
 
 
 def track_video(
@@ -223,6 +196,7 @@ def track_video(
 ) -> None:
     """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
     info = source.info
+    tracking = FrameTracker(stage, settings, info, report)
     seen_tracks: set[tuple[int, int]] = set()
     frames = 0
 
@@ -232,13 +206,13 @@ def track_video(
             report.covered_frames += bool(len(dets))
             on_frame(frame, audio, dets)
 
-    with decoding(source, report) as entries, FrameTracker(stage, settings, info, report) as tracking:
+    with decoding(source, report) as entries:
         for entry in entries:
             emit(tracking.push(entry[0], entry))
             frames += 1
             if on_progress is not None:
                 on_progress(frames, info.frame_count)
-        emit(tracking.flush())
+        emit(tracking.lookahead.flush())
     report.close_tracking(frames, stage, seen_tracks)
     if frames == 0:
         raise InputError(f"{info.path}: no video frames could be decoded")
