@@ -191,8 +191,8 @@ class Tracker:
         used[ti] = True
         free_dets = np.ones(len(dets), bool)
         free_dets[di] = False
-        ti2, di2 = self._distance_pairs(frame, dets, ~used, free_dets)
-        stay = self._stays(ti2, dets.boxes[di2])
+        ti2, di2, jumps = self._distance_pairs(frame, dets, ~used, free_dets)
+        stay = self._stays(ti2[jumps > STAY_BEYOND_SIZES])
         ti, di = np.concatenate([ti, ti2]), np.concatenate([di, di2])
         det_ids[di] = t.ids[ti]
         self._matched(frame, ti, dets.boxes[di], dets.scores[di], step)
@@ -200,13 +200,11 @@ class Tracker:
         det_ids[det_ids < 0] = self._open(frame, dets[det_ids < 0], step)
         return det_ids
 
-    def _stays(self, rows: np.ndarray, linked: np.ndarray) -> TrackTable:
-        """Copies of the lost tracks ``rows`` whose linked detection is more than STAY_BEYOND_SIZES
-        of their size from where they were going: such a link is as likely another person (in a
-        crowd, the next face along) as the face itself, so its own place stays covered too."""
-        t = self.tracks
-        jump = np.linalg.norm(centres(t.boxes[rows]) - centres(linked), axis=1)
-        stay = t.select(rows[jump > STAY_BEYOND_SIZES * np.maximum(sizes(t.last_boxes[rows]), 2.0)])
+    def _stays(self, rows: np.ndarray) -> TrackTable:
+        """Copies of the lost tracks ``rows``, linked to a detection more than STAY_BEYOND_SIZES of
+        their size from where they were going: such a link is as likely another person (in a crowd,
+        the next face along) as the face itself, so its own place stays covered too."""
+        stay = self.tracks.select(rows)
         stay.stays[:] = True
         return stay
 
@@ -225,23 +223,30 @@ class Tracker:
 
     def _distance_pairs(
         self, frame: int, dets: Detections, free_tracks: np.ndarray, free_dets: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Link leftovers too far apart to overlap: a fast face seen every k frames moves more than
         its own size between detections. Linking lets the frames between get interpolated boxes;
-        a far link also keeps the lost track's own place covered (see _stays)."""
+        a far link also keeps the lost track's own place covered (see _stays). Returns the pairs
+        and how far each link reaches, in the track's box sizes."""
         t = self.tracks
         tracks, det_rows = np.flatnonzero(free_tracks), np.flatnonzero(free_dets)
         if not len(tracks) or not len(det_rows):
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         size = np.maximum(sizes(t.last_boxes[tracks]), 2.0)
         sizes_away = np.minimum(SECOND_CHANCE_SIZES * (frame - t.last_frames[tracks]), MAX_LINK_SIZES)
         ti, di = near_pairs(centres(t.boxes[tracks]), size * sizes_away, centres(dets.boxes[det_rows]))
-        dist = np.linalg.norm(centres(t.boxes[tracks[ti]]) - centres(dets.boxes[det_rows[di]]), axis=1) / size[ti]
+        dist = self._reach(tracks[ti], dets.boxes[det_rows[di]])
         ratio = sizes(dets.boxes[det_rows[di]]) / size[ti]
         ok = (dist < sizes_away[ti]) & (ratio >= 0.5) & (ratio <= 2.0)
         ok &= t.kinds[tracks[ti]] == dets.kinds[det_rows[di]]
         ti, di = greedy_match(ti[ok], di[ok], -dist[ok])
-        return tracks[ti], det_rows[di]
+        return tracks[ti], det_rows[di], self._reach(tracks[ti], dets.boxes[det_rows[di]])
+
+    def _reach(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """How far each box's centre is from where track ``rows`` was going, in the track's sizes."""
+        t = self.tracks
+        size = np.maximum(sizes(t.last_boxes[rows]), 2.0)
+        return np.linalg.norm(centres(t.boxes[rows]) - centres(boxes), axis=1) / size
 
     def _matched(self, frame: int, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, step: TrackStep) -> None:
         t = self.tracks
