@@ -136,6 +136,19 @@ def test_blur_of_a_large_frame_is_made_of_each_regions_samples_only() -> None:
     assert (a[covered] != pa[covered]).any(axis=1).mean() > 0.9
 
 
+def test_a_region_smaller_than_the_blur_grid_is_covered_with_its_own_samples() -> None:
+    """A large frame's blur is computed on a coarse grid; a region a few pixels wide between its
+    points must still get its own colour, not the black of the empty grid around it."""
+    image = np.full((1080, 1920, 3), 200, np.uint8)
+    boxes = np.array(
+        [[100 + 40 * i + i / 7, 300 + i / 5, 105 + 41 * i + i / 3, 306 + i / 2] for i in range(12)], np.float32
+    )
+    out = styles.apply(image.copy(), boxes, "blur", "ellipse")
+    covered = label_map(boxes, "ellipse", 1080, 1920) >= 0
+    assert covered.sum() > 200
+    assert np.abs(out[covered].astype(int) - 200).max() <= 1
+
+
 @pytest.mark.parametrize("style", ["blur", "pixelate", "fill"])
 def test_regions_at_and_beyond_the_frame_edge(style: str) -> None:
     """Tracks drift out of the frame: a region wholly outside covers nothing, one across the edge
