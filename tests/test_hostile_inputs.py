@@ -496,6 +496,44 @@ def test_hdr10_mastering_display_and_light_levels_carried(tmp_path: Path, codec:
     assert colour_out == colour_in
 
 
+def test_side_data_read_by_type_on_the_installed_pyav(tmp_path: Path) -> None:
+    """PyAV 18.1.1 iterates the side-data mapping's keys, 18.1.0 its values: values are looked up by key."""
+    import av
+    from av.sidedata.sidedata import Type
+
+    from redact.media.colour import _side_data
+
+    params = {"x264-params": f"mastering-display={HDR10}:cll=1000,400"}
+    src = write_tagged_clip(
+        tmp_path / "in.mkv", matrix="bt2020", pix_fmt="yuv420p10le", transfer="smpte2084", options=params
+    )
+    with av.open(str(src)) as container:
+        frame = next(container.decode(video=0))
+    light = _side_data(frame, Type.CONTENT_LIGHT_LEVEL)
+    assert light is not None and np.frombuffer(light[:8], "<u4").tolist() == [1000, 400]
+    assert _side_data(frame, Type.ICC_PROFILE) is None
+
+
+def test_photo_named_like_a_video_is_redacted_or_refused_in_one_line(tmp_path: Path) -> None:
+    """A JPEG named .mp4 never stops with exit 70 (FFmpeg attaches its EXIF as side data of a type that
+    PyAV 18.1.0 cannot name: it raised ValueError on reading the frame's side data)."""
+    src = tmp_path / "photo.mp4"
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"  # Make
+    Image.fromarray(noise(120, 160)).save(src, format="JPEG", exif=exif)
+    out = tmp_path / "out.mp4"
+    result = redact(str(src), "-o", str(out), "--targets", "faces")
+    assert result.returncode in (0, 2), result.stderr
+    if result.returncode:
+        error_line(result)
+        assert leftovers(tmp_path, src) == []
+    else:
+        import av
+
+        with av.open(str(out)) as container:
+            assert container.streams.video[0].frames in (0, 1) and (container.streams.video[0].width == 160)
+
+
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to find worker processes")
 def test_sigterm_stops_a_folder_run_with_one_line(tmp_path: Path) -> None:
     import json

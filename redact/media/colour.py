@@ -4,6 +4,7 @@ converters between its YUV and the BGR that detectors and styles work on."""
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -11,7 +12,7 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
-from av.sidedata.sidedata import SideDataContainer
+from av.sidedata.sidedata import SideData, Type
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 
@@ -56,17 +57,25 @@ class Colour:
         return {}
 
 
-def _side_data(frame: av.VideoFrame, name: str) -> bytes | None:
-    # PyAV's stubs type side_data as a TypedDict of motion vectors; a video frame's is this container
-    for item in cast(SideDataContainer, frame.side_data):
-        if getattr(item.type, "name", "") == name:
-            return bytes(item)
-    return None
+def _side_data(frame: av.VideoFrame, kind: Type) -> bytes | None:
+    """The frame's side data of one type, looked up by key: PyAV's container is a mapping from
+    :class:`Type` to :class:`SideData` (18.1.0 iterated its values, 18.1.1 iterates its keys, as a
+    mapping should; a keyed lookup means the same on both)."""
+    try:
+        # PyAV 18.1.0 builds the container eagerly and raises ValueError for a side-data type its
+        # enum does not name (a newer FFmpeg's, or junk in a damaged file); such a frame has no
+        # side data we could read
+        found: object = frame.side_data
+    except ValueError:
+        return None
+    # 18.1.0's stub types the attribute as a TypedDict of motion vectors, 18.1.1's as the container
+    item = cast("Mapping[Type, SideData]", found).get(kind)
+    return None if item is None else bytes(memoryview(item))
 
 
 def _mastering_display(frame: av.VideoFrame) -> str | None:
     """AVMasteringDisplayMetadata (r, g, b and white point as xy rationals, min and max luminance)."""
-    data = _side_data(frame, "MASTERING_DISPLAY_METADATA")
+    data = _side_data(frame, Type.MASTERING_DISPLAY_METADATA)
     if data is None or len(data) < 88:
         return None
     v = struct.unpack("<22i", data[:88])
@@ -78,7 +87,7 @@ def _mastering_display(frame: av.VideoFrame) -> str | None:
 
 
 def _content_light(frame: av.VideoFrame) -> str | None:
-    data = _side_data(frame, "CONTENT_LIGHT_LEVEL")
+    data = _side_data(frame, Type.CONTENT_LIGHT_LEVEL)
     if data is None or len(data) < 8:
         return None
     max_cll, max_fall = struct.unpack("<2I", data[:8])
