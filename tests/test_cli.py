@@ -234,3 +234,55 @@ def test_messages_show_file_names_exactly_even_with_brackets(tmp_path: Path) -> 
     assert "march [final].redacted.mp4" in done.stderr
     again = redact(str(src), "--targets", "faces")
     assert "march [final].redacted.mp4" in one_error_line(again)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_mode_a_new_file_gets(tmp_path: Path, umask: int) -> None:
+    """Every final output was -rw------- (a private temporary file renamed into place), so a colleague
+    on a shared server could not read the redacted video or its report (issue 32)."""
+    import os
+    import stat
+
+    import numpy as np
+    from PIL import Image
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    before = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as f:  # what the system gives a new file under this umask
+            f.write("x")
+    finally:
+        os.umask(before)
+    expected = mode(tmp_path / "plain.txt")
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "folder").mkdir()
+    write_clip(tmp_path / "folder" / "a.mp4", frames=3)
+    faces = ("--targets", "faces", "--quiet")
+    runs = [
+        (str(src), "--report", str(tmp_path / "r.json"), "--save-tracks", str(tmp_path / "t.json"), *faces),
+        (str(tmp_path / "p.png"), *faces),
+        (str(tmp_path / "folder"), "-o", str(tmp_path / "out"), *faces),
+        ("detect", str(src), *faces),
+        ("preview", str(src), "--tracks", str(tmp_path / "t.json"), "--video", str(tmp_path / "pv.mp4"), "--quiet"),
+        ("verify", str(src), "--targets", "faces", "--every", "1", "--threshold", "0.01", "--quiet"),
+    ]
+    for args in runs:
+        result = redact(*args, umask=umask)
+        assert result.returncode in (0, 1), result.stderr  # verify exits 1 when it finds something
+    outputs = [
+        "in.redacted.mp4",
+        "r.json",
+        "t.json",
+        "p.redacted.png",
+        "out/a.mp4",
+        "out/redact-manifest.json",
+        "in.mp4.detections.json",
+        "in.mp4.preview.png",
+        "pv.mp4",
+        "in.mp4.verify.png",
+    ]
+    assert {name: oct(mode(tmp_path / name)) for name in outputs} == {name: oct(expected) for name in outputs}
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name or p.suffix == ".tmp"]
