@@ -59,11 +59,15 @@ EXACT = Settings(targets=("faces",), face_margin=0.0, shape="rect", style="fill"
 
 
 def run_redact(
-    *args: str, env: dict[str, str] | None = None, limit_bytes: int | None = None, umask: int | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    limit_bytes: int | None = None,
+    umask: int | None = None,
+    cwd: Path | None = None,
 ) -> Any:
     """The command line as a user runs it, in its own process; ``limit_bytes`` caps the size of files
     it may write (a full disk fails writes the same way: EFBIG in place of ENOSPC); ``umask`` is the
-    process's umask."""
+    process's umask; ``cwd`` where it runs."""
     import os
     import resource
     import subprocess
@@ -82,4 +86,5 @@ def run_redact(
         timeout=300,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         preexec_fn=limit if limit_bytes is not None or umask is not None else None,
+        cwd=cwd,
     )
