@@ -9,6 +9,8 @@ for both. deface resizes frames whose sides are not multiples of 16, so clips ar
 to such sizes (losslessly re-encoded), or the comparison would count resampling as paint.
 Prints the share of the frame covered per clip (mean over frames, and the 90th percentile),
 redact's over deface's, and the frames where redact covers the most, for looking at.
+``--keep DIR`` keeps the outputs there (deface's are reused on the next run: it is the slow part)
+and writes, per clip, ``CLIP.worst.png``: input | redact | deface at redact's worst frame.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 DARK = 24  # near black: a covered pixel after encoding
@@ -50,6 +53,20 @@ def cropped_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def frame_at(path: Path, index: int) -> np.ndarray:
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24")
+    raise ValueError(f"{path} has no frame {index}")
+
+
+def side_by_side(paths: list[Path], index: int, dst: Path) -> None:
+    """Frame ``index`` of each clip, left to right, as one PNG (the first is the input)."""
+    row = np.concatenate([frame_at(q, index) for q in paths], axis=1)
+    cv2.imwrite(str(dst), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
+
+
 def covered_shares(src: Path, out: Path) -> np.ndarray:
     shares = []
     for a, b in zip(grey_frames(src), grey_frames(out)):
@@ -70,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--deface", default=None, help="deface's command, e.g. /path/venv/bin/deface")
     p.add_argument("--redact", default=f"{sys.executable} -m redact", help="redact's command")
     p.add_argument("--worst", type=int, default=3, help="list this many frames where redact covers most")
+    p.add_argument("--keep", type=Path, default=None, help="keep outputs and worst-frame PNGs here")
     p.add_argument("extra", nargs="*", help="more options for redact (after --)")
     args = p.parse_args(argv)
     clips = sorted(q for q in args.media.glob("*") if q.suffix.lower() in (".mp4", ".mkv", ".mov", ".webm"))
@@ -79,24 +97,32 @@ def main(argv: list[str] | None = None) -> int:
     print("| clip | frames | redact: mean covered | p90 | deface: mean | p90 | redact / deface |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         for clip in clips:
-            src = cropped_copy(clip, work / f"{clip.stem}.mkv")
+            src = work / f"{clip.stem}.cropped.mkv"
+            if not src.exists():
+                cropped_copy(clip, src)
             ours = work / f"{clip.stem}.redact.mp4"
             run([*args.redact.split(), str(src), "-o", str(ours), "--style", "fill", "--no-audio", *args.extra])
             mine = covered_shares(src, ours)
             theirs = np.full(1, np.nan)
             if args.deface:
                 out = work / f"{clip.stem}.deface.mp4"
-                run([args.deface, str(src), "-o", str(out), "--replacewith", "solid"])
+                if not out.exists():
+                    run([args.deface, str(src), "-o", str(out), "--replacewith", "solid"])
                 theirs = covered_shares(src, out)
-            ratio = mine.mean() / theirs.mean() if theirs.mean() > 0 else float("nan")
+            # a ratio to a tool that covers (almost) nothing says nothing: print the shares alone
+            ratio = f"{mine.mean() / theirs.mean():.2f}x" if np.nanmean(theirs) >= 0.001 else "-"
             print(
                 f"| {clip.name} | {len(mine)} | {100 * mine.mean():.2f}% | {100 * np.percentile(mine, 90):.2f}% "
-                f"| {100 * np.nanmean(theirs):.2f}% | {100 * np.nanpercentile(theirs, 90):.2f}% | {ratio:.2f}x |"
+                f"| {100 * np.nanmean(theirs):.2f}% | {100 * np.nanpercentile(theirs, 90):.2f}% | {ratio} |"
             )
             worst = np.argsort(-mine)[: args.worst]
             print(f"|  worst frames | {', '.join(f'{i}: {100 * mine[i]:.1f}%' for i in worst)} | | | | | |")
+            if args.keep:
+                shown = [src, ours] + ([work / f"{clip.stem}.deface.mp4"] if args.deface else [])
+                side_by_side(shown, int(worst[0]), work / f"{clip.stem}.worst.png")
     return 0
 
 
