@@ -36,8 +36,8 @@ MAX_REC_WIDTH = 640
 #: unread candidate is judged by shape alone
 MAX_READS = 64
 #: glyphs between a plate's groups of characters (the reader renders a plate's dash, dot or
-#: gap in many ways: ``DG3-C8P``, ``YG8=E4F``, ``JHG·9092``, ``B+75 MCY``)
-SEPARATORS = re.compile(r"[\s\-=+.·•:_,;'`|~^*°]")
+#: gap in many ways: ``DG3-C8P``, ``YG8=E4F``, ``JHG·9092``; a plus is a sign's: ``2010+2015``)
+SEPARATORS = re.compile(r"[\s\-=.·•:_,;'`|~^*°]")
 #: a separator glyph other than a space inside a run of capitals marks a plate (``BLK-MJK``)
 INNER_SEPARATOR = re.compile(r"[\-=·•]")
 #: marks of a sign, never on a plate (prices, dates, web and mail addresses, slogans)
@@ -289,17 +289,16 @@ def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def _among_words(boxes: np.ndarray, i: int, nb: list, readings: dict, reading: Reading) -> bool:
-    """A line or block of words around the candidate. A candidate with digits (a plate's code)
-    is uncovered only by confident words of its own size on its own line (``ROUTE 66``, a phone
-    number on a van): a state name, dealer frame, badge or sticker is another size, or above or
-    below. A lone word of capitals is uncovered by confident words of any size near it."""
+    """A line or block of words around the candidate: confident words of its own text size
+    beside it, or (for a lone word of capitals, which may be one word of a placard) above or
+    below it. Words of another size (a state name, dealer frame, badge or sticker) are what a car
+    carries; a plate's code with words above or below it of its size is a marked vehicle."""
     height = boxes[i][3] - boxes[i][1]
-    if lone_word(reading):
-        return any(j in readings and reads_as_words(readings[j]) for j, _ in nb)
+    lone = lone_word(reading)
     return any(
         j in readings
         and reads_as_words(readings[j])
         and SAME_SIZE[0] <= (boxes[j][3] - boxes[j][1]) / height <= SAME_SIZE[1]
-        and beside
+        and (beside or lone)
         for j, beside in nb
     )

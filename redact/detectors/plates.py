@@ -48,6 +48,8 @@ CONTEXT_THRESHOLD = 0.3
 #: the mean of a frame whose cars and plates are dark (three dusk frames of the dashcam set: mean
 #: 101-104, median under 70, plates found only in the normalised copy)
 DARK_LEVEL = 80.0
+#: a photo's extra look is at this many times the detector's size (``detect_still``)
+ZOOM = 2
 
 
 class PlateDetector:
@@ -67,10 +69,19 @@ class PlateDetector:
             self.judge = PlateJudge(TextReader(rec))
 
     def detect(self, image: np.ndarray) -> Detections:
+        return self._detect(image, zoom=False)
+
+    def detect_still(self, image: np.ndarray) -> Detections:
+        """A photo: one frame, looked at once (a video sees a plate again as the car comes
+        closer), so it also gets a look at ``ZOOM`` times the scale, where the frame is small
+        enough for that to add detail: small and soft plates of a 1000 px photo."""
+        return self._detect(image, zoom=True)
+
+    def _detect(self, image: np.ndarray, zoom: bool) -> Detections:
         image = as_bgr(image)
         if image.shape[0] < 8 or image.shape[1] < 8:
             return Detections.empty()
-        boxes, scores = self._text_boxes(image)
+        boxes, scores = self._text_boxes(image, zoom)
         # The text model also fires on whole car bodies seen from above (boxes of a third of
         # the frame or more); a plate's line of text is never that tall in real footage.
         fits = (boxes[:, 3] - boxes[:, 1]) <= MAX_TEXT_HEIGHT * image.shape[0]
@@ -79,18 +90,27 @@ class PlateDetector:
             candidates = self.judge.keep(image, boxes, scores, candidates, faint=fits & ~candidates)
         return Detections.from_boxes(grow_to_rim(boxes[candidates], image.shape), scores[candidates], kind=self.kind)
 
-    def _text_boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _text_boxes(self, image: np.ndarray, zoom: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Every text box down to the context threshold; in a dark frame a second look at a
-        contrast-normalised copy (plates beside tail lights and headlight glare)."""
+        contrast-normalised copy (plates beside tail lights and headlight glare); with ``zoom``
+        a look at a larger scale where the frame is small."""
         low = min(self.threshold, CONTEXT_THRESHOLD) if self.judge is not None else self.threshold
-        boxes, scores = self.engine.boxes(image, box_threshold=low, max_aspect_tall=1.5)
+        looks: list[tuple[np.ndarray, int | None]] = [(image, None)]
         if is_dark(image):
-            more, more_scores = self.engine.boxes(equalise(image), box_threshold=low, max_aspect_tall=1.5)
+            looks.append((equalise(image), None))
+        if zoom:
+            h, w = image.shape[:2]
+            zoomed = self.engine.size * ZOOM
+            if self.engine._input_size(h, w, zoomed) != self.engine._input_size(h, w):
+                looks.append((image, zoomed))
+        boxes, scores = self.engine.boxes(image, box_threshold=low, max_aspect_tall=1.5)
+        for view, size in looks[1:]:
+            more, more_scores = self.engine.boxes(view, box_threshold=low, max_aspect_tall=1.5, size=size)
             for box, score in zip(more, more_scores):
                 same = _same_box(box, boxes)
                 if same is None:
                     boxes, scores = np.concatenate([boxes, box[None]]), np.append(scores, score)
-                else:  # the same text seen better in the normalised copy
+                else:  # the same text seen better in another look
                     scores[same] = max(scores[same], score)
         return boxes, scores
 
