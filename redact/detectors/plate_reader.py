@@ -179,10 +179,12 @@ def aspect_in(box: np.ndarray, bounds: tuple[float, float]) -> bool:
 
 
 def on_panel(image: np.ndarray, box: np.ndarray) -> bool:
-    """Whether the text stands on a panel of its own: above and below it, the median colour of
-    a strip just inside the box differs from a strip just outside by ``PANEL_CONTRAST`` (CIELAB).
+    """Whether the text stands on a panel of its own: above and below it, the median colour of a
+    strip just inside the box differs by ``PANEL_CONTRAST`` (CIELAB) from a strip just outside.
     The detector's box reaches past the characters to about a plate's rim, so on a plate the
-    outside strips are the car; on a placard, banner or wall one of them is more of the same surface."""
+    outside strips are the car; on a placard, banner or wall the same surface goes on. (A state
+    name printed on the rim above a vanity plate's characters hides the rim: such a plate is
+    left, a known gap.)"""
     import cv2
 
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -289,16 +291,21 @@ def _crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def _among_words(boxes: np.ndarray, i: int, nb: list, readings: dict, reading: Reading) -> bool:
-    """A line or block of words around the candidate: confident words of its own text size
-    beside it, or (for a lone word of capitals, which may be one word of a placard) above or
-    below it. Words of another size (a state name, dealer frame, badge or sticker) are what a car
-    carries; a plate's code with words above or below it of its size is a marked vehicle."""
-    height = boxes[i][3] - boxes[i][1]
-    lone = lone_word(reading)
-    return any(
-        j in readings
-        and reads_as_words(readings[j])
-        and SAME_SIZE[0] <= (boxes[j][3] - boxes[j][1]) / height <= SAME_SIZE[1]
-        and (beside or lone)
-        for j, beside in nb
-    )
+    """A line or block of words around the candidate: confident words of its own text size beside
+    it (a line), or above or below it (a block; for a code with digits, a block of two lines of
+    words or more: one line of words above a plate is a marked vehicle, ``OPERACOES ESPECIAIS``
+    over ``JHG-9092``). Words of another size (a state name, dealer frame, badge or sticker) are
+    what a car carries and uncover nothing."""
+    words = [(j, beside) for j, beside in nb if _same_size_words(boxes, i, j, readings)]
+    if any(beside for _, beside in words):
+        return True
+    if lone_word(reading):
+        return bool(words)
+    # a code: uncovered by a block, i.e. a line of words above or below that has words of its own
+    return any(_same_size_words(boxes, j, k, readings) for j, _ in words for k, _ in _near(boxes, j) if k != i)
+
+
+def _same_size_words(boxes: np.ndarray, i: int, j: int, readings: dict) -> bool:
+    """Box ``j`` reads confidently as words and its text is box ``i``'s size."""
+    ratio = (boxes[j][3] - boxes[j][1]) / (boxes[i][3] - boxes[i][1])
+    return j in readings and reads_as_words(readings[j]) and SAME_SIZE[0] <= ratio <= SAME_SIZE[1]
