@@ -16,8 +16,9 @@ tiles would be the next step.
 
 A text detector alone takes every sign, placard and banner for a plate; each text
 line it finds is therefore only a candidate, read and judged by
-:mod:`redact.detectors.plate_reader` (plates are a few capitals and digits standing
-alone; signs are words). Dark frames get a second, contrast-normalised look.
+:mod:`redact.detectors.plate_reader` (covered unless it reads confidently as the words of
+a sign). Dark frames get a second, contrast-normalised look; photos (``detect_still``) a
+second look at twice the scale.
 
 :mod:`redact.detectors.text` uses the same engine for the "text" target with looser
 filters (every text line, unread).
