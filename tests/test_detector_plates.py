@@ -322,10 +322,12 @@ def _judge_one(
     beside: tuple[str, float] | None = None,
     above: tuple[str, float] | None = None,
     panel: bool = False,
+    tighter: tuple[str, float] | None = None,
 ) -> bool:
     """Judge one text box (scored ``score``) read as ``text``, with words beside it (same size,
     same line) or above it (a state name, 0.6 of its height); ``panel``: the box is a white plate
-    on a grey car, else grey on grey (the surface goes on)."""
+    on a grey car, else grey on grey (the surface goes on); ``tighter``: how the second look
+    cut tighter inside the box reads."""
     from redact.detectors.plate_reader import PlateJudge
 
     image = np.full((400, 600, 3), 128, np.uint8)
@@ -333,6 +335,8 @@ def _judge_one(
         image[100:130, 100:220] = 245
     boxes = [[100, 100, 220, 130]]  # 120 x 30: a one-line plate's shape
     texts = {(30, 120): (text, confidence)}
+    if tighter is not None:
+        texts[(24, 114)] = tighter  # the box less 30 // 8 px each side
     if beside is not None:
         boxes.append([240, 100, 380, 131])  # 140 x 31, the same text height, right beside it
         texts[(31, 140)] = beside
@@ -365,6 +369,10 @@ def test_the_judge_covers_plate_shaped_text_unless_it_reads_as_a_sign() -> None:
     assert _judge_one("BLK-MJK", 0.99, 0.9)  # a separator inside a run of capitals: a plate's
     assert not _judge_one("VOTE", 0.99, 0.9)
     assert not _judge_one("GLENIE", 0.99, 0.9, panel=True, beside=("ROAD", 0.95))  # words around it
+    # a word off a panel read short in glare (``B TXS`` for ``B 111 TXS``): the second look finds
+    # its digits (was left uncovered: a confident lone word got no second look)
+    assert _judge_one("B TXS", 0.79, 0.9, tighter=("B 111 TXS", 0.9))
+    assert not _judge_one("VOTE", 0.99, 0.9, tighter=("VOTE", 0.99))
     # a faint detection (below the detector threshold) counts only when it reads confidently as a plate
     assert _judge_one("B 200 DGD", 0.9, 0.5)
     assert not _judge_one("B 200 DGD", 0.3, 0.5)

@@ -228,6 +228,8 @@ class PlateJudge:
 
     def __init__(self, reader: TextReader) -> None:
         self.reader = reader
+        #: the last frame's verdicts: candidate index -> why it is a plate ("" when it is not)
+        self.reasons: dict[int, str] = {}
 
     def keep(
         self,
@@ -246,39 +248,52 @@ class PlateJudge:
         order = [i for i in by_score if candidates[i]] + [i for i in by_score if faint[i]]
         order = (order + [i for i in by_score if i in context])[:MAX_READS]
         readings = {int(i): self.reader.read(_crop(image, boxes[i])) for i in order}
-        keep = np.zeros(len(boxes), bool)
+        self.reasons = {}
         for i, nb in near.items():
-            if faint[i]:  # a weak detection needs a confident reading of plate characters
-                r = readings.get(i)
-                keep[i] = (
-                    r is not None
-                    and plate_code(r)
-                    and r.confidence >= (FAINT_CONFIDENCE if lone_word(r) else FAINT_CODE_CONFIDENCE)
-                    and (not lone_word(r) or on_panel(image, boxes[i]))
-                    and not _among_words(boxes, i, nb, readings, r)
-                )
+            if faint[i]:
+                self.reasons[i] = self._faint_verdict(image, boxes, i, nb, readings)
             else:
-                keep[i] = self._is_plate(image, boxes, i, nb, readings)
+                self.reasons[i] = self._verdict(image, boxes, i, nb, readings)
+        keep = np.zeros(len(boxes), bool)
+        keep[[i for i, why in self.reasons.items() if why]] = True
         return keep
 
-    def _is_plate(self, image: np.ndarray, boxes: np.ndarray, i: int, nb: list, readings: dict) -> bool:
+    def _faint_verdict(self, image: np.ndarray, boxes: np.ndarray, i: int, nb: list, readings: dict) -> str:
+        """A weak detection is a plate only when it reads confidently as plate characters."""
+        r = readings.get(i)
+        if r is None or not plate_code(r) or _among_words(boxes, i, nb, readings, r):
+            return ""
+        if not lone_word(r):
+            return "faint: code" if r.confidence >= FAINT_CODE_CONFIDENCE else ""
+        return "faint: word on a panel" if r.confidence >= FAINT_CONFIDENCE and on_panel(image, boxes[i]) else ""
+
+    def _verdict(self, image: np.ndarray, boxes: np.ndarray, i: int, nb: list, readings: dict) -> str:
+        """Why candidate ``i`` is a plate, or "" when it is not."""
         box, reading = boxes[i], readings.get(i)
         if reading is None:  # over the read budget: judged by shape alone, on the covering side
-            return aspect_in(box, PLATE_ASPECT)
+            return "unread: plate shape" if aspect_in(box, PLATE_ASPECT) else ""
         if sign_text(reading) or _among_words(boxes, i, nb, readings, reading):
-            return False
+            return ""
         if plate_code(reading) and reading.confidence >= WORD_CONFIDENCE:
-            return not lone_word(reading) or on_panel(image, box)
+            if not lone_word(reading):
+                return "code"
+            if on_panel(image, box):
+                return "word on a panel"
+            # a word off a panel may still be a plate read short: glare hides its digits and its
+            # rim (``B TXS`` for ``B 111 TXS`` at night); the second looks below may find them
         if not aspect_in(box, PLATE_ASPECT):
-            return False
+            return ""
         # a second look must find digits: it reads the same text again, and a misread dash or
         # gap in a word of capitals is no evidence of a plate
         second = [self.reader.read(crop) for crop in second_looks(image, box)]
         if any(plate_code(r) and r.confidence >= WORD_CONFIDENCE and _digits(r) for r in second):
-            return True
+            return "second look: code"
         if any(plate_code(r) and _digits(r) for r in [reading, *second]):
-            return on_panel(image, box)  # a plate's characters, read unsure: a panel settles it
-        return all(illegible(r) for r in [reading, *second]) and aspect_in(box, ALONE_ASPECT) and not nb
+            # a plate's characters, read unsure: a panel settles it
+            return "unsure code on a panel" if on_panel(image, box) else ""
+        if all(illegible(r) for r in [reading, *second]) and aspect_in(box, ALONE_ASPECT) and not nb:
+            return "illegible: plate shape, alone"
+        return ""
 
 
 def _digits(r: Reading) -> bool:
