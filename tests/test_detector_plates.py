@@ -373,6 +373,7 @@ def test_the_judge_covers_plate_shaped_text_unless_it_reads_as_a_sign() -> None:
     # its digits (was left uncovered: a confident lone word got no second look)
     assert _judge_one("B TXS", 0.79, 0.9, tighter=("B 111 TXS", 0.9))
     assert not _judge_one("VOTE", 0.99, 0.9, tighter=("VOTE", 0.99))
+    assert not _judge_one("AROLSE", 0.78, 0.9, tighter=("A 2017", 0.9))  # other text: not the word read whole
     # a faint detection (below the detector threshold) counts only when it reads confidently as a plate
     assert _judge_one("B 200 DGD", 0.9, 0.5)
     assert not _judge_one("B 200 DGD", 0.3, 0.5)

@@ -279,8 +279,15 @@ class PlateJudge:
                 return "code"
             if on_panel(image, box):
                 return "word on a panel"
-            # a word off a panel may still be a plate read short: glare hides its digits and its
-            # rim (``B TXS`` for ``B 111 TXS`` at night); the second looks below may find them
+            # off a panel it may still be a plate read short: glare hides its rim and its digits
+            # (``B TXS`` for ``B 111 TXS`` at night). A second look must read the same letters
+            # with digits among them: other text read there is no evidence of a plate
+            if aspect_in(box, PLATE_ASPECT) and any(
+                plate_code(r) and r.confidence >= WORD_CONFIDENCE and _digits(r) and _completes(reading, r)
+                for r in (self.reader.read(crop) for crop in second_looks(image, box))
+            ):
+                return "word read whole: code"
+            return ""
         if not aspect_in(box, PLATE_ASPECT):
             return ""
         # a second look must find digits: it reads the same text again, and a misread dash or
@@ -294,6 +301,12 @@ class PlateJudge:
         if all(illegible(r) for r in [reading, *second]) and aspect_in(box, ALONE_ASPECT) and not nb:
             return "illegible: plate shape, alone"
         return ""
+
+
+def _completes(part: Reading, whole: Reading) -> bool:
+    """``whole`` holds the characters of ``part`` in their order (``B111TXS`` holds ``BTXS``)."""
+    rest = iter(whole.compact)
+    return all(c in rest for c in part.compact)
 
 
 def _digits(r: Reading) -> bool:
