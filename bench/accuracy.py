@@ -37,6 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from halves import HALVES, select
+
 from redact.cover.regions import covered_mask, grow, margins
 from redact.detections import Detections
 from redact.detectors import create_detector
@@ -123,9 +126,19 @@ def grown_boxes(boxes: np.ndarray, share: float) -> np.ndarray:
     return boxes + wh * np.array([-share, -share, share, share], dtype=np.float32)
 
 
-def evaluate(detector, labels_path: Path, kind: str, limit: int | None, painted: bool = False) -> dict[str, Any]:
+def evaluate(
+    detector,
+    labels_path: Path,
+    kind: str,
+    limit: int | None,
+    painted: bool = False,
+    half: str = "all",
+    still: bool = False,
+) -> dict[str, Any]:
+    """``still``: detect as the photo path does (``detect_still`` where the detector has it)."""
     data = json.loads(labels_path.read_text())
-    images = data["images"][:limit] if limit else data["images"]
+    images = select(data["images"], half)
+    images = images[:limit] if limit else images
     hits = {name: [0, 0] for *_, name in BUCKETS}
     false_dets = 0
     over_px = clean_px = 0
@@ -136,7 +149,7 @@ def evaluate(detector, labels_path: Path, kind: str, limit: int | None, painted:
             raise SystemExit(f"cannot read {entry['file']}")
         h, w = image.shape[:2]
         t0 = time.perf_counter()
-        dets = detector.detect(image)
+        dets = detector.detect_still(image) if still and hasattr(detector, "detect_still") else detector.detect(image)
         times.append(time.perf_counter() - t0)
         det_boxes = dets.of_kind(kind).boxes.astype(np.float64)
         labelled, ignore = to_xyxy(entry.get("boxes", [])), to_xyxy(entry.get("ignore", []))
@@ -221,6 +234,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="extra detector option")
     parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument(
+        "--photos", action="store_true", help="detect as for photos (detect_still where a detector has it)"
+    )
+    parser.add_argument(
+        "--half", choices=HALVES, default="all", help="the tune or check half of each set (bench/halves.py)"
+    )
     parser.add_argument("--frame-repeats", type=int, default=3, help="timed runs per 720p/1080p frame (0: skip)")
     parser.add_argument(
         "--painted",
@@ -253,7 +272,8 @@ def main() -> None:
         )
         if args.frame_repeats:
             header += ["720p ms wall / cpu", "1080p ms wall / cpu"]
-        print(f"\n### {labels_path.parent.name} ({args.targets})\n")
+        half = "" if args.half == "all" else f", {args.half} half"
+        print(f"\n### {labels_path.parent.name} ({args.targets}{half})\n")
         if note:
             print(f"Note: {note}\n")
         print("| " + " | ".join(header) + " |")
@@ -274,7 +294,7 @@ def main() -> None:
                 detector = make_detector(name, options)
                 if detector.kind != kind:
                     raise SystemExit(f"detector {name} finds {detector.kind!r}, not {kind!r}")
-                r = evaluate(detector, labels_path, kind, args.limit, args.painted)
+                r = evaluate(detector, labels_path, kind, args.limit, args.painted, args.half, args.photos)
                 hits = r["hits"]
                 total = [sum(v[i] for v in hits.values()) for i in (0, 1)]
                 big = [sum(v[i] for k, v in hits.items() if k in ("16-32", "32-64", "64+")) for i in (0, 1)]

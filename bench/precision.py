@@ -3,13 +3,20 @@
     python bench/precision.py                      # every part, default settings
     python bench/precision.py --parts signs plates # skip the verify run (the slow part)
     python bench/precision.py --option read=false  # the plate detector without reading (before)
+    python bench/precision.py --parts signs plates --misses docs/plate-misses.png
 
 Parts (sets from ``--evaldata``, default ../shared/evaldata):
 
 * ``signs``: signs_no_plates (protest, rally, parade and sports photos with signs and no plate):
   photos with any region taken for a plate, regions, and the share of the photo they cover.
-* ``plates``: plates_dashcam and plates_night_extra: labelled plates covered (at least half of
-  the plate under a box, as ``bench/accuracy.py``) and false plates per frame.
+* ``plates``: plates_street, plates_dashcam and plates_night_extra: labelled plates covered (at
+  least half of the plate under a box, as ``bench/accuracy.py``) in all, at least 32 and 64 px
+  wide and under 32 px, and false plates per frame; ``--misses PNG`` draws every missed plate.
+
+Photos (plates_street, signs_no_plates) go through the photo path (``detect_photo``: the plate
+detector's ``detect_still``), dashcam frames through ``detect``, as the command line does.
+Plates and signs are reported for the tune half, the check half and all of each set
+(``bench/halves.py``: a fixed split; tune rules on the tune half only).
 * ``verify``: the ``redact batch`` command line with default settings on faces_crowd_orig, then
   ``redact verify``'s check (same settings as the command) on every output photo: the share of
   outputs it calls clean, and the detections it dismissed as the tool's own covers. Then the
@@ -35,36 +42,84 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy import evaluate, pct, rasterize
+from accuracy import covered_fraction, overlaps_any, pct, rasterize, to_xyxy
+from halves import HALVES, half_of, select
+from plate_sheet import Miss, write_sheet
 
 from redact.detectors import create_detector
 
 
-def signs(detector, root: Path) -> str:
+def detect(detector, image: np.ndarray, still: bool) -> np.ndarray:
+    """Boxes as the command line finds them: photos through the photo path (``detect_still``
+    where the detector has it), video frames through ``detect``."""
+    if still:
+        from redact.pipeline.photo import detect_photo
+
+        return detect_photo(image, {"plates": detector}).boxes
+    return detector.detect(image).boxes
+
+
+#: sets of photos (the rest are frames of videos)
+STILLS = ("plates_street", "signs_no_plates")
+
+
+def signs(detector, root: Path) -> list[str]:
+    """Photos with any region taken for a plate, per half and in all."""
     images = json.loads((root / "labels.json").read_text())["images"]
-    photos = regions = 0
-    shares = []
+    found: dict[str, tuple[int, int, float]] = {}
     for entry in images:
         image = cv2.imread(str(root / entry["file"]))
-        boxes = detector.detect(image).boxes
-        photos += bool(len(boxes))
-        regions += len(boxes)
-        shares.append(float(rasterize(boxes, *image.shape[:2]).mean()))
+        boxes = detect(detector, image, root.name in STILLS)
+        share = float(rasterize(boxes, *image.shape[:2]).mean())
+        found[entry["file"]] = (bool(len(boxes)), len(boxes), share)
         if len(boxes):
-            print(f"  plate(s) in {entry['file']}: {len(boxes)}, {100 * shares[-1]:.2f}% of the photo", flush=True)
-    return (
-        f"| signs_no_plates | {len(images)} | photos with a plate region: **{photos} of {len(images)}** | "
-        f"regions {regions}; mean share of a photo {100 * np.mean(shares):.2f}%, max {100 * max(shares):.2f}% |"
-    )
+            print(f"  plate(s) in {entry['file']}: {len(boxes)}, {100 * share:.2f}% of the photo", flush=True)
+    rows = []
+    for half in HALVES:
+        part = [found[e["file"]] for e in select(images, half)]
+        shares = [s for *_, s in part]
+        rows.append(
+            f"| signs_no_plates | {half} | {len(part)} | photos with a plate region: "
+            f"**{sum(p for p, *_ in part)} of {len(part)}** | regions {sum(n for _, n, _ in part)}; "
+            f"mean share of a photo {100 * np.mean(shares):.2f}%, max {100 * max(shares):.2f}% |"
+        )
+    return rows
 
 
-def plates(detector, root: Path) -> str:
-    r = evaluate(detector, root / "labels.json", "plate", None)
-    hit = [sum(v[i] for v in r["hits"].values()) for i in (0, 1)]
-    return (
-        f"| {root.name} | {r['images']} | plates covered: **{pct(*hit)}** | "
-        f"false plates per frame {r['false_per_image']:.2f}; ms per frame {r['ms_per_image']:.0f} |"
-    )
+#: plate width buckets reported (px, labelled box width)
+SIZES = (("all", 0, 1e9), (">= 32 px", 32, 1e9), (">= 64 px", 64, 1e9), ("< 32 px", 0, 32))
+
+
+def plates(detector, root: Path, misses: list | None = None) -> list[str]:
+    """Labelled plates covered (at least half of the plate under a box, as ``bench/accuracy.py``)
+    by width, and false plates per frame (boxes touching no labelled or ignored plate), per half."""
+    images = json.loads((root / "labels.json").read_text())["images"]
+    per_image = {}
+    for entry in images:
+        image = cv2.imread(str(root / entry["file"]))
+        boxes = detect(detector, image, root.name in STILLS).astype(np.float64)
+        labelled, ignore = to_xyxy(entry.get("boxes", [])), to_xyxy(entry.get("ignore", []))
+        mask = rasterize(boxes, *image.shape[:2])
+        hits = [(b[2] - b[0], covered_fraction(mask, b) >= 0.5) for b in labelled]
+        known = np.concatenate([labelled, ignore])
+        per_image[entry["file"]] = (hits, sum(not overlaps_any(b, known) for b in boxes))
+        if misses is not None:
+            half = half_of(entry["file"])
+            misses += [Miss(root, entry["file"], half, b) for b, (_, hit) in zip(labelled, hits) if not hit]
+    rows = []
+    for half in HALVES:
+        part = [per_image[e["file"]] for e in select(images, half)]
+        cells = []
+        for name, lo, hi in SIZES:
+            sized = [hit for hits, _ in part for width, hit in hits if lo <= width < hi]
+            cells.append(
+                f"{name} **{pct(sum(sized), len(sized))}**"
+                if name == ">= 32 px"
+                else f"{name} {pct(sum(sized), len(sized))}"
+            )
+        false = sum(f for _, f in part) / max(1, len(part))
+        rows.append(f"| {root.name} | {half} | {len(part)} | {'; '.join(cells)} | false plates per frame {false:.2f} |")
+    return rows
 
 
 def labelled_faces(entry: dict, min_width: float = 16) -> np.ndarray:
@@ -96,9 +151,7 @@ def dismissed_faces(evaldata: Path, detectors) -> str:
             f, k = reported(image, labelled_faces(entry), detectors)
             found, kept = found + f, kept + k
         parts.append(f"{name}: {pct(kept, found)}")
-    return (
-        f"| originals: labelled faces >= 16 px the detector finds that verify still reports | | {'; '.join(parts)} | |"
-    )
+    return f"| originals: labelled faces >= 16 px the detector finds that verify still reports | all | | {'; '.join(parts)} | |"
 
 
 def left_visible(root: Path, images: list[dict], out: Path, detectors) -> str:
@@ -115,7 +168,7 @@ def left_visible(root: Path, images: list[dict], out: Path, detectors) -> str:
         f, k = reported(cv2.imdecode(data, cv2.IMREAD_COLOR), faces, detectors)
         found, kept, total = found + f, kept + k, total + len(faces)
     return (
-        f"| outputs with every other face >= 16 px left visible ({total}) | {len(images)} | "
+        f"| outputs with every other face >= 16 px left visible ({total}) | all | {len(images)} | "
         f"reported: **{pct(kept, total)}** | the checker's detector finds {pct(found, total)} |"
     )
 
@@ -208,11 +261,14 @@ def verify_outputs(root: Path, limit: int | None) -> list[str]:
                 print(f"  not clean: {path.name}: {found} {report.metadata}", flush=True)
         leaks = left_visible(root, images, out, detectors)
     return [
-        f"| {root.name}: `redact batch` then verify | {len(images)} | clean: **{pct(clean, len(images))}** | "
+        f"| {root.name}: `redact batch` then verify | all | {len(images)} | clean: **{pct(clean, len(images))}** | "
         f"covered regions dismissed {dismissed}; batch {batch_s:.0f} s; not clean by cause: {worst_causes(causes)} |",
         leaks,
         dismissed_faces(root.parent, detectors),
     ]
+
+
+PLATE_SETS = ("plates_street", "plates_dashcam", "plates_night_extra")
 
 
 def main() -> None:
@@ -223,6 +279,7 @@ def main() -> None:
     )
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="plate detector option")
     parser.add_argument("--limit", type=int, default=None, help="verify: only the first N photos")
+    parser.add_argument("--misses", type=Path, default=None, help="plates: write a contact sheet of missed plates")
     args = parser.parse_args()
     options: dict[str, Any] = {}
     for item in args.option:
@@ -232,12 +289,17 @@ def main() -> None:
     if {"signs", "plates"} & set(args.parts):
         detector = create_detector("plates", **options)
         if "signs" in args.parts:
-            rows.append(signs(detector, args.evaldata / "signs_no_plates"))
+            rows += signs(detector, args.evaldata / "signs_no_plates")
         if "plates" in args.parts:
-            rows += [plates(detector, args.evaldata / name) for name in ("plates_dashcam", "plates_night_extra")]
+            misses: list[Miss] | None = [] if args.misses else None
+            for name in PLATE_SETS:
+                rows += plates(detector, args.evaldata / name, misses)
+            if args.misses and misses is not None:
+                write_sheet(detector, misses, args.misses)
+                print(f"  {len(misses)} missed plates drawn in {args.misses}", flush=True)
     if "verify" in args.parts:
         rows += verify_outputs(args.evaldata / "faces_crowd_orig", args.limit)
-    print("\n| set | n | result | detail |\n|---|---|---|---|")
+    print("\n| set | half | n | result | detail |\n|---|---|---|---|---|")
     print("\n".join(rows))
 
 

@@ -88,20 +88,21 @@ class TextDetEngine:
             raise ModelError(f"{self.model_path} is not a DB text detector (unexpected inputs)")
         self.input_name = inputs[0].name
 
-    def _input_size(self, h: int, w: int) -> tuple[int, int]:
+    def _input_size(self, h: int, w: int, size: int | None = None) -> tuple[int, int]:
         # frames above 1080p keep at least the share of their size that 1080p gets, so a plate
         # of a given pixel size is found in 4K as in 1080p (a fixed size shrank 4K 3x)
-        r = max(self.size / min(h, w), min(1.0, self.size / REFERENCE_SHORT_SIDE))
+        size = size or self.size
+        r = max(size / min(h, w), min(1.0, size / REFERENCE_SHORT_SIDE))
         r = min(r, MAX_LONG_SIDE / max(h, w))
         nh = max(32, int(round(h * r / 32)) * 32)
         nw = max(32, int(round(w * r / 32)) * 32)
         return nh, nw
 
-    def probability_map(self, image: np.ndarray) -> np.ndarray:
+    def probability_map(self, image: np.ndarray, size: int | None = None) -> np.ndarray:
         import cv2
 
         h, w = image.shape[:2]
-        nh, nw = self._input_size(h, w)
+        nh, nw = self._input_size(h, w, size)
         x = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32)
         x *= 2.0 / 255.0  # (x / 255 - 0.5) / 0.5, as PP-OCR's det preprocessing
         x -= 1.0
@@ -116,11 +117,13 @@ class TextDetEngine:
         max_aspect_tall: float | None,
         unclip: float = UNCLIP,
         pixel_threshold: float = PIXEL_THRESHOLD,
+        size: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
+        """Text boxes and their mean probability; ``size``: another short side than the engine's."""
         import cv2
 
         h, w = image.shape[:2]
-        prob = self.probability_map(image)
+        prob = self.probability_map(image, size)
         ph, pw = prob.shape
         bitmap = cv2.dilate((prob > pixel_threshold).astype(np.uint8), np.ones((2, 2), np.uint8))
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)

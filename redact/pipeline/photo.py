@@ -38,7 +38,9 @@ class PhotoReport:
 
 
 def detect_photo(bgr: np.ndarray, detectors: Mapping[str, Detector]) -> Detections:
-    return Detections.merge(d.detect(bgr) for d in detectors.values())
+    """Every detector on one photo; a detector with a closer look for stills (``detect_still``:
+    plates) uses it, as a photo is seen once where a video sees a plate again and again."""
+    return Detections.merge(getattr(d, "detect_still", d.detect)(bgr) for d in detectors.values())
 
 
 def cover_mask(shape: tuple[int, ...], found: Detections, settings: Settings) -> np.ndarray:
