@@ -228,13 +228,23 @@ def hit(score: float, box=BOX) -> Detections:
     return Detections.from_boxes(np.array([box], np.float32), np.array([score], np.float32))
 
 
-def test_a_single_weak_hit_ends_at_the_first_pass_that_looks_where_it_is_and_finds_nothing() -> None:
-    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}))
+def test_a_single_weak_hit_set_to_end_at_one_miss_ends_at_the_first_pass_that_looks_and_finds_nothing() -> None:
+    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}, weak_misses_to_end=1))
     assert covered(tracker.update(0, hit(0.3), looks=[look()]))
     for frame in range(1, 6):  # no pass looked: it stays covered
         assert covered(tracker.update(frame, None)), frame
     assert not covered(tracker.update(6, Detections.empty(), looks=[look()]))
     assert not any(covered(tracker.update(frame, None)) for frame in range(7, 20))
+
+
+def test_by_default_a_single_weak_hit_keeps_its_cover_through_misses_up_to_the_hold() -> None:
+    # when unsure, cover: the real faces among weak hits are the ones the detector misses again
+    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}))
+    tracker.update(0, hit(0.3), looks=[look()])
+    for frame in range(1, 26):
+        looks = [look()] if frame % 2 == 0 else []
+        assert covered(tracker.update(frame, Detections.empty() if looks else None, looks=looks)), frame
+    assert not covered(tracker.update(26, None)), "the hold ends it"
 
 
 def test_a_face_seen_strongly_outlives_one_pass_that_misses_it_then_ends() -> None:
@@ -264,7 +274,7 @@ def push_all(lookahead: Lookahead, tracker: Tracker, script) -> list[Detections]
 
 def test_backfill_of_a_weak_hit_stops_at_the_last_pass_that_looked_a_strong_one_reaches_one_further() -> None:
     for score, first in ((0.3, 7), (0.9, 1)):
-        params = TrackerParams(hold_frames={FACE: 0})
+        params = TrackerParams(hold_frames={FACE: 0}, weak_backfill_looks=1)
         tracker, lookahead = Tracker(params), Lookahead(12, params)
         script = [(Detections.empty(), [look()]) if f % 6 == 0 else (None, []) for f in range(12)] + [
             (hit(score), [look()])
@@ -274,7 +284,7 @@ def test_backfill_of_a_weak_hit_stops_at_the_last_pass_that_looked_a_strong_one_
 
 
 def test_a_track_ended_by_a_miss_and_found_again_soon_is_covered_between() -> None:
-    params = TrackerParams(hold_frames={FACE: 25})
+    params = TrackerParams(hold_frames={FACE: 25}, weak_misses_to_end=1)
     tracker, lookahead = Tracker(params), Lookahead(12, params)
     script = [(hit(0.3), [look()])] + [(None, [])] * 5 + [(Detections.empty(), [look()])]
     script += [(None, [])] * 3 + [(hit(0.3), [look()])] + [(None, [])] * 2

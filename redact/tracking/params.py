@@ -13,12 +13,15 @@ class TrackerParams:
     Every guessed box is backed by evidence and sized by its uncertainty:
 
     - **Evidence per track.** A track is *confirmed* once a detector found it ``confirm_hits``
-      times, or once with a score of at least ``strong_score``. A confirmed face keeps being
-      covered through ``misses_to_end`` detector passes that look where it should be and find
-      nothing (the last of them included) and is backfilled across ``backfill_looks`` such passes;
-      an unconfirmed one (a single weak hit: on crowd photos 20 of 21 of those are not faces)
-      ends at the first pass that looks and misses it, and is backfilled only to the last pass
-      that looked before it was found.
+      times, or once with a score of at least ``strong_score``. The detector finds a confirmed
+      face again reliably, so a pass that looks where it should be and finds nothing is evidence
+      that it has gone: it ends after ``misses_to_end`` such passes (the last of them included)
+      and is backfilled across ``backfill_looks`` of them. A single weak hit is the least certain
+      evidence either way: most are not faces (20 of 21 on crowd photos), but the real faces among
+      them are the ones the detector barely sees and will miss again. By default it is not ended
+      by passes that miss it (``weak_misses_to_end`` 0) and is backfilled through the whole
+      look-ahead: when unsure, cover. Ending it at the first miss painted about 2 points less
+      of a crowd video and left about a quarter more faces uncovered (docs/benchmarks.md).
     - **Look where you guess.** A pass "looks" at a track when the pass covers its place at a
       scale at which a face of its size is found reliably (:class:`redact.detections.Look`);
       passes that did not look (between full passes, or too coarse for a small face) leave it
@@ -34,10 +37,11 @@ class TrackerParams:
         strong_score: a detection at least this strong confirms its track on its own.
         confirm_hits: detections of one track that confirm it whatever their scores.
         misses_to_end: looking passes in a row that miss a confirmed track before it ends.
-        weak_misses_to_end: the same for an unconfirmed track.
+        weak_misses_to_end: the same for an unconfirmed track (0: never; it is held up to
+            ``hold_frames``).
         backfill_looks: a confirmed track is backfilled through this many earlier looking passes
             (the last not included): one pass that missed it is covered, as on the way out.
-        weak_backfill_looks: the same for an unconfirmed track.
+        weak_backfill_looks: the same for an unconfirmed track (0: through the whole look-ahead).
         revive_frames: a track ended by misses that a detection finds again within this many frames
             lives on, and the frames between are covered after all (set to the look-ahead's length:
             they must still be in it).
@@ -65,12 +69,12 @@ class TrackerParams:
     strong_score: float = 0.5
     confirm_hits: int = 2
     misses_to_end: int = 2
-    weak_misses_to_end: int = 1
+    weak_misses_to_end: int = 0
     backfill_looks: int = 2
-    weak_backfill_looks: int = 1
+    weak_backfill_looks: int = 0
     revive_frames: int = 12
     leave_share: float = 0.0
-    guess_margin: float = 0.1
+    guess_margin: float = 0.0
     growth_per_frame: float = 0.03
     max_growth: float = 0.5
     velocity_damping: float = 0.92

@@ -139,12 +139,12 @@ class Tracker:
         for look in looks:
             looked |= look.sees(t.kinds, t.boxes)
         t.misses[:] = np.where(lost, t.misses + (looked & lost), 0)
-        limit = np.where(self._confirmed(t), p.misses_to_end, p.weak_misses_to_end)
+        limit = np.where(self._confirmed(t), _limit(p.misses_to_end), _limit(p.weak_misses_to_end))
         return lost & (t.misses >= limit), frame - t.last_frames > self._hold[t.kinds]
 
     def _looks_back(self, t: TrackTable) -> np.ndarray:
         p = self.params
-        return np.where(self._confirmed(t), p.backfill_looks, p.weak_backfill_looks)
+        return np.where(self._confirmed(t), _limit(p.backfill_looks), _limit(p.weak_backfill_looks))
 
     def _measure(self, frame: int, before: np.ndarray, camera: np.ndarray | None, flow: BoxFlow | None) -> None:
         """Move guessed tracks by what their pixels did; those that could not be measured keep the
@@ -361,6 +361,11 @@ class Tracker:
                 )
             )
         return Detections.merge(parts)
+
+
+def _limit(count: int) -> int:
+    """A count of passes from TrackerParams, where 0 means no limit."""
+    return count if count > 0 else np.iinfo(np.int64).max
 
 
 def _inside_share(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
