@@ -117,6 +117,18 @@ def test_fast_face_seen_every_other_frame_is_covered_between(tmp_path: Path) -> 
     assert min(shares) > 0.9, shares
 
 
+def test_a_face_moving_over_one_and_a_half_sizes_a_frame_is_covered_between_detections(tmp_path: Path) -> None:
+    """3.2 of its sizes between detections (the demo's portrait crosses the frame like this): the
+    link reaches further the longer the face's motion went unmeasured, so the gap is filled."""
+    src, truth = moving_clip(tmp_path, frames=5, speed=64)
+    detector = ScriptedDetector(lambda i, img: [truth[i * 2]] if i * 2 < len(truth) else [])
+    dst = tmp_path / "out.mp4"
+    redact_video(src, dst, EXACT.replace(face_every=2, hold=1.0, backfill=0.3), detectors={"faces": detector})
+    frames, _, _ = decode_frames(dst)
+    shares = [covered_share(f, b) for f, b in zip(frames, truth)]
+    assert min(shares) > 0.9, shares
+
+
 def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path) -> None:
     """The preset schedule: a full pass every 6th frame finds a small face and a fast large one,
     the coarse passes between (every 2nd frame) find only the large one; both stay covered."""

@@ -229,7 +229,7 @@ class Tracker:
         tracks, det_rows = np.flatnonzero(free_tracks), np.flatnonzero(free_dets)
         if not len(tracks) or not len(det_rows):
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        size = np.maximum(sizes(t.last_boxes[tracks]), 2.0)
+        size = self._link_size(tracks)
         sizes_away = np.minimum(p.link_sizes_per_frame * (frame - t.last_frames[tracks]), p.max_link_sizes)
         ti, di = near_pairs(centres(t.boxes[tracks]), size * sizes_away, centres(dets.boxes[det_rows]))
         dist = self._reach(tracks[ti], dets.boxes[det_rows[di]])
@@ -239,11 +239,18 @@ class Tracker:
         ti, di = greedy_match(ti[ok], di[ok], -dist[ok])
         return tracks[ti], det_rows[di], self._reach(tracks[ti], dets.boxes[det_rows[di]])
 
+    def _link_size(self, rows: np.ndarray) -> np.ndarray:
+        """The size links of tracks ``rows`` are measured in: the face's, grown like its guessed box
+        for every frame its motion was not measured (the longer the doubt, the further it may
+        have gone: a fast face seen every other frame moves two of its sizes between them)."""
+        t, p = self.tracks, self.params
+        doubt = np.minimum(p.max_growth, p.growth_per_frame * t.unmeasured[rows])
+        return np.maximum(sizes(t.last_boxes[rows]), 2.0) * (1.0 + 2.0 * doubt)
+
     def _reach(self, rows: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """How far each box's centre is from where track ``rows`` was going, in the track's sizes."""
+        """How far each box's centre is from where track ``rows`` was going, in its link sizes."""
         t = self.tracks
-        size = np.maximum(sizes(t.last_boxes[rows]), 2.0)
-        return np.linalg.norm(centres(t.boxes[rows]) - centres(boxes), axis=1) / size
+        return np.linalg.norm(centres(t.boxes[rows]) - centres(boxes), axis=1) / self._link_size(rows)
 
     def _matched(self, frame: int, rows: np.ndarray, boxes: np.ndarray, scores: np.ndarray, step: TrackStep) -> None:
         t = self.tracks
