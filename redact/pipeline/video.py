@@ -14,6 +14,7 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 
+from redact.audio.edit import AudioEdit, audio_edit
 from redact.cover import styles
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
@@ -265,6 +266,7 @@ def encoding(
     source_tags: Mapping[str, str] | None = None,
     pts_offset: int = 0,
     thread: str = "redact-encode",
+    audio_edit: AudioEdit | None = None,
 ) -> Iterator[FrameHandler]:
     """Everything after tracking, for one output file: yields the handler that covers and encodes a
     frame (in an encoder thread) and writes its audio. The file appears at ``output_path`` only when
@@ -281,6 +283,7 @@ def encoding(
             preset=settings.preset,
             keep_metadata=settings.keep_metadata,
             source_metadata=source_tags,
+            audio_edit=audio_edit,
         ) as sink:
 
             def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
@@ -307,10 +310,12 @@ def redact_video(
     on_progress: ProgressCallback | None = None,
     on_frame: FrameCallback | None = None,
     plan: Plan | None = None,
+    mute: Sequence[tuple[float, float]] = (),
 ) -> RunReport:
     """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded.
 
-    With ``plan`` (a loaded detections file) the regions come from it and no detector runs.
+    With ``plan`` (a loaded detections file) the regions come from it and no detector runs. ``mute``
+    (seconds from the first frame, with the plan's own) are silenced in every audio track.
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -320,7 +325,7 @@ def redact_video(
     stage = None if plan is not None else scheduled_stage(settings, detectors, report)
     warn_dropped_streams(report, info)
     with (
-        VideoSource(info, audio=settings.audio) as source,
+        VideoSource(info, audio=settings.audio != "drop") as source,
         encoding(
             output_path,
             info,
@@ -329,6 +334,7 @@ def redact_video(
             overwrite=overwrite,
             audio_streams=source.audio_streams,
             source_tags=dict(source.container.metadata),
+            audio_edit=run_audio_edit(settings, info, [*mute, *(plan.mute if plan is not None else ())]),
         ) as encode,
     ):
         hand_over = with_frame_callback(encode, on_frame)
@@ -338,6 +344,11 @@ def redact_video(
             replay_video(source, plan, hand_over, report, on_progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def run_audio_edit(settings: Settings, info: VideoInfo, mute: Sequence[tuple[float, float]]) -> AudioEdit:
+    """What this run does to the sound (a disguise draws its parameters here, once per run)."""
+    return audio_edit(settings.audio, mute, settings.mute_style, info.start)
 
 
 def scheduled_stage(settings: Settings, detectors: Mapping[str, Detector] | None, report: RunReport) -> DetectionStage:
