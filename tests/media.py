@@ -417,14 +417,18 @@ def write_voice_clip(
     frames: int = 50,
     fps: int = 25,
     audio_start: float = 0.0,
+    gop: int | None = None,
 ) -> Path:
-    """A clip with a voice track (see :func:`voice`) that starts ``audio_start`` s after the first frame."""
+    """A clip with a voice track (see :func:`voice`) that starts ``audio_start`` s after the first frame;
+    ``gop``: a keyframe every so many frames (for segments)."""
     layout = "stereo" if channels == 2 else "mono"
     sound = voice(rate, frames / fps - audio_start, spans=tuple((a - audio_start, b - audio_start) for a, b in VOICED))
     with av.open(str(path), "w", format=fmt) as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
         video.options = {"crf": "12", "preset": "ultrafast"}
+        if gop:
+            video.options = {**video.options, "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
         audio = container.add_stream(codec, rate=rate)
         audio.layout = layout
         for i in range(frames):

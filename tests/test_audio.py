@@ -110,6 +110,36 @@ def test_each_run_draws_another_disguise(tmp_path: Path) -> None:
     assert np.abs(a - b).mean() > 0.1 * np.abs(a).mean()
 
 
+def scripted_nobody(settings) -> dict:
+    return {"faces": ScriptedDetector(lambda i, img: [])}
+
+
+def test_segments_edit_the_audio_once_in_the_join(tmp_path: Path) -> None:
+    from redact.parallel.segments import redact_video_segments
+
+    src = write_voice_clip(tmp_path / "in.mp4", frames=90, gop=15)
+    dst = tmp_path / "out.mp4"
+    settings = EXACT.replace(audio="disguise")
+    report = redact_video_segments(
+        src,
+        dst,
+        settings,
+        jobs=2,
+        executor="serial",
+        detector_factory=scripted_nobody,
+        segment_seconds=1.0,
+        mute=[(1.0, 1.2)],
+    )
+    assert report.settings["segments"] > 1
+    before, rate, start = decode_audio(src)
+    after, after_rate, after_start = decode_audio(dst)
+    assert (after_rate, after.shape, after_start) == (rate, before.shape, start)
+    assert not after[:, round(1.0 * rate) : round(1.2 * rate)].any()
+    first = round(0.9 * rate)  # the first stretch of voice, before the muted range
+    assert abs(lag(after[:, :first], before[:, :first], rate)) <= 0.003
+    assert abs(np.corrcoef(after.mean(axis=0), before.mean(axis=0))[0, 1]) < 0.3
+
+
 def test_disguise_length_is_exact_for_any_block_size() -> None:
     voice = np.random.default_rng(0).standard_normal((2, 12_345)).astype(np.float32)
     for block in (1, 100, 777, 20_000):

@@ -1,6 +1,24 @@
-"""A voice disguise: the pitch and the spectral envelope (formants, tilt) moved apart, by amounts drawn at random per run.
+"""A voice disguise: pitch, formants and the envelope's detail moved apart, by amounts drawn at random per run.
 
-prototype
+Each short window of sound (about 50 ms, three quarters overlapping) is split into its spectral
+envelope (the vocal tract: formants, tilt; a cepstrum smoothed over ``LIFTER_SECONDS``) and its fine
+structure (the harmonics of the voice's pitch). Then, with parameters drawn once per run:
+
+- the harmonics move by a pitch factor (3-7 semitones up or down, with a slow drift of up to a
+  semitone so the voice's own intonation is not kept exactly);
+- the envelope's frequencies are warped by a formant factor (a vocal tract 10-25% longer or shorter,
+  bent a little so low and high formants move by different amounts) and tilted;
+- the envelope's detail (how sharp each formant is, how deep the valleys: much of what makes a
+  voice one person's) is flattened towards its mean, keeping the broad shape that carries the words.
+
+Phases follow a phase vocoder: each output bin turns at the pitch factor times the frequency of the
+input bin it comes from, so harmonics stay coherent from window to window. Each window keeps its
+input's energy. Duration, timing and sample rate are exact: output sample ``i`` is made from the
+input around sample ``i`` (a window's smear, no delay). Blocks of any size stream through; only a
+window's worth of samples is held.
+
+The parameters are never written anywhere: a person who has them and the method could undo much of
+the transform. Someone who knows only the method cannot learn one fixed inverse.
 """
 
 from __future__ import annotations
@@ -12,212 +30,199 @@ import numpy.typing as npt
 
 Samples = npt.NDArray[np.float32]
 
+#: ranges the parameters are drawn from: a magnitude uniform in [low, high], the sign at random
+PITCH_SEMITONES = (4.0, 8.0)
+FORMANT_OCTAVES = (0.20, 0.40)
+DETAIL_KEPT = (0.40, 0.70)  # share of the envelope's deviation from its mean that is kept
+BEND = 0.08  # exponent of the warp's bend, +-
+TILT_DB_PER_OCTAVE = 2.0  # +-
+DRIFT_SEMITONES = (0.3, 1.0)
+DRIFT_HZ = (0.15, 0.5)
+#: window length (rounded to a power of two samples) and the envelope's smoothing (quefrency cut-off)
+WINDOW_SECONDS = 0.05
+LIFTER_SECONDS = 0.0016
+
 
 @dataclass(frozen=True)
 class DisguiseParams:
-    pitch: float  # factor on the voice's harmonics
-    formant: float  # factor on the spectral envelope's frequencies
-    bend: float  # exponent that bends the envelope warp (low and high formants move by different factors)
-    tilt: float  # dB per octave added to the envelope
+    pitch: float  # factor on the harmonics' frequencies
+    formant: float  # factor on the envelope's frequencies
+    detail: float  # share of the envelope's detail kept
+    bend: float  # the warp is formant * f * (f / 1500 Hz) ** bend
+    tilt: float  # dB per octave added to the envelope (around 1 kHz)
     drift: float  # semitones of slow pitch drift
     drift_hz: float
     drift_phase: float
-    warp_points: tuple[float, ...] = ()  # input frequencies (Hz) of the warp's breakpoints
-    warp_slopes: tuple[float, ...] = ()  # relative slope of each segment between them
-    eq_db: tuple[float, ...] = ()  # gains at log-spaced frequencies from 100 Hz to the top
-    noise_hz: float = 0.0  # above this, harmonics become noise (0: never)
+
+    def __repr__(self) -> str:  # never in a log or a traceback
+        return "DisguiseParams(...)"
 
 
-RANGES = {
-    "pitch": (3.0, 6.0),
-    "formant": (0.14, 0.30),
-    "bend": (0.0, 0.10),
-    "tilt": (0.0, 2.0),
-    "drift": (0.3, 1.0),
-    "slope": (0.0, 0.0),
-    "eq": (0.0, 0.0),
-    "noise": (0.0, 0.0),
-}
-WARP_POINTS = (300.0, 700.0, 1200.0, 2000.0, 3000.0, 4500.0)
-EQ_BANDS = 8
+def draw_params(rng: np.random.Generator) -> DisguiseParams:
+    """One run's disguise."""
 
-
-def draw_params(rng: np.random.Generator, ranges: dict | None = None) -> DisguiseParams:
-    r = dict(RANGES, **(ranges or {}))
-
-    def signed(name: str) -> float:
-        low, high = r[name]
+    def signed(low: float, high: float) -> float:
         return float(rng.uniform(low, high) * rng.choice([-1.0, 1.0]))
 
     return DisguiseParams(
-        pitch=2 ** (signed("pitch") / 12),
-        formant=2 ** signed("formant"),
-        bend=signed("bend"),
-        tilt=signed("tilt"),
-        drift=float(rng.uniform(*r["drift"])),
-        drift_hz=float(rng.uniform(0.15, 0.5)),
-        drift_phase=float(rng.uniform(0, 2 * np.pi)),
-        warp_points=WARP_POINTS,
-        warp_slopes=tuple(float(2 ** rng.uniform(-r["slope"][1], r["slope"][1])) for _ in range(len(WARP_POINTS) + 1)),
-        eq_db=tuple(float(rng.uniform(-r["eq"][1], r["eq"][1])) for _ in range(EQ_BANDS)),
-        noise_hz=float(rng.uniform(*r["noise"])),
+        pitch=2 ** (signed(*PITCH_SEMITONES) / 12),
+        formant=2 ** signed(*FORMANT_OCTAVES),
+        detail=float(rng.uniform(*DETAIL_KEPT)),
+        bend=signed(0.0, BEND),
+        tilt=signed(0.0, TILT_DB_PER_OCTAVE),
+        drift=float(rng.uniform(*DRIFT_SEMITONES)),
+        drift_hz=float(rng.uniform(*DRIFT_HZ)),
+        drift_phase=float(rng.uniform(0.0, 2 * np.pi)),
     )
 
 
-def fft_size(rate: int, seconds: float = 0.05) -> int:
-    return int(2 ** np.round(np.log2(rate * seconds)))
+def window_size(rate: int) -> int:
+    """Samples per window: the power of two nearest WINDOW_SECONDS (1024 at 16 kHz, 2048 at 44.1-48 kHz)."""
+    return int(2 ** round(float(np.log2(rate * WINDOW_SECONDS))))
 
 
 class VoiceDisguise:
-    def __init__(
-        self,
-        rate: int,
-        channels: int,
-        params: DisguiseParams,
-        window_seconds: float = 0.05,
-        lifter_ms: float = 1.6,
-        chorus: float = 0.0,
-        env_smooth: float = 0.0,
-    ) -> None:
-        self.chorus, self.env_smooth = chorus, env_smooth
-        self.env_state = None
+    """Disguises the voices in a stream of ``channels`` x samples float blocks (each channel alike)."""
+
+    def __init__(self, rate: int, channels: int, params: DisguiseParams) -> None:
         self.rate, self.channels, self.params = rate, channels, params
-        n = self.n = fft_size(rate, window_seconds)
-        h = self.hop = n // 4
+        n = self.size = window_size(rate)
+        hop = self.hop = n // 4
+        bins = self.bins = n // 2 + 1
         self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
-        self.norm = float(np.sum(self.window**2) / h)  # 1.5 for a periodic Hann at 75% overlap
-        k = self.bins = n // 2 + 1
-        self.omega = (2 * np.pi * np.arange(k) / n).astype(np.float64)  # rad per sample of each bin's centre
-        self.lifter = max(2, int(rate * lifter_ms / 1000))
-        self.pending = np.zeros((channels, n - h), np.float32)  # input not yet in a full frame; starts with padding
-        self.acc = np.zeros((channels, n - h), np.float32)  # overlap-add tail
-        self.prev_phase = np.zeros((channels, k))
-        self.out_phase = np.zeros((channels, k))
-        self.out_phase2 = np.random.default_rng().uniform(0, 2 * np.pi, (channels, k))
-        self.frame = 0
-        self.skip = n - h  # output samples that belong to the padding
-        self.taken = 0
-        self.given = 0
-        freqs = np.arange(k) * rate / n
-        # the envelope at output frequency f is the input's at warp^-1(f)
-        src = _inverse_warp(freqs, params, rate / 2)
-        self.env_pos = np.clip(src * n / rate, 0, k - 1)
-        octaves = np.log2(np.maximum(freqs, 50.0) / 1000.0)
-        db = params.tilt * octaves
-        if params.eq_db:
-            at = np.geomspace(100.0, rate / 2, len(params.eq_db))
-            db = db + np.interp(np.log(np.maximum(freqs, 1.0)), np.log(at), params.eq_db)
-        self.tilt = (db / 20 * np.log(10)).astype(np.float32)
-        self.noisy = freqs > params.noise_hz if params.noise_hz > 0 else None
-        self.rng = np.random.default_rng()
+        self.synthesis = (self.window / (np.sum(self.window**2) / hop)).astype(np.float32)  # overlap-adds to one
+        self.centre_turn = (2 * np.pi * hop * np.arange(bins) / n).astype(np.float32)  # phase per hop of each bin
+        self.centre_unturn = np.exp(-1j * self.centre_turn).astype(np.complex64)
+        self.lifter = max(2, round(rate * LIFTER_SECONDS))
+        # the envelope at output frequency f is the input's at warp^-1(f); the tilt, in natural log units
+        hz = np.arange(bins) * rate / n
+        self.envelope_at = _Reading(np.clip(_unwarp(hz, params, rate / 2) * n / rate, 0, bins - 1))
+        octaves = np.log2(np.maximum(hz, 50.0) / 1000.0)
+        self.tilt = (params.tilt * octaves * np.log(10) / 20).astype(np.float32)
+        # streaming state: input not yet in a whole window (starting with a window's worth of padding,
+        # so that the first samples are covered by as many windows as every other sample)
+        self.pending = np.zeros((channels, n - hop), np.float32)
+        self.tail = np.zeros((channels, n - hop), np.float32)  # overlap-add not yet complete
+        self.last_turning = np.ones((channels, bins), np.complex64)
+        self.out_phase = np.zeros((channels, bins), np.float64)
+        self.windows_done = 0
+        self.to_skip = n - hop  # output samples that belong to the padding
+        self.owed = 0  # input samples taken whose output has not been given yet
 
     def process(self, block: Samples) -> Samples:
-        self.taken += block.shape[1]
+        """Take ``block`` (channels x samples); return the output that is complete (it lags by up to a window)."""
+        self.owed += block.shape[1]
         self.pending = np.concatenate([self.pending, block.astype(np.float32, copy=False)], axis=1)
         return self._run()
 
     def flush(self) -> Samples:
-        self.pending = np.concatenate([self.pending, np.zeros((self.channels, self.n), np.float32)], axis=1)
-        out = self._run()
-        return out
+        """The rest of the output: after it, exactly as many samples have come out as went in."""
+        self.pending = np.concatenate([self.pending, np.zeros((self.channels, self.size), np.float32)], axis=1)
+        return self._run()
 
     def _run(self) -> Samples:
-        n, h = self.n, self.hop
-        count = (self.pending.shape[1] - n) // h + 1
+        n, hop = self.size, self.hop
+        count = (self.pending.shape[1] - n) // hop + 1
         if count <= 0:
             return np.zeros((self.channels, 0), np.float32)
-        frames = np.lib.stride_tricks.sliding_window_view(self.pending, n, axis=1)[:, : count * h : h]
-        self.pending = self.pending[:, count * h :]
-        out_frames = self._frames(frames)
-        acc = np.zeros((self.channels, (count + 3) * h), np.float32)
-        acc[:, : n - h] += self.acc
-        for j in range(4):
-            acc[:, j * h : j * h + count * h] += out_frames[:, :, j * h : (j + 1) * h].reshape(self.channels, -1)
-        done, self.acc = acc[:, : count * h], acc[:, count * h :]
-        if self.skip:
-            cut = min(self.skip, done.shape[1])
-            done, self.skip = done[:, cut:], self.skip - cut
-        room = self.taken - self.given
-        done = done[:, :room]
-        self.given += done.shape[1]
+        windows = np.lib.stride_tricks.sliding_window_view(self.pending, n, axis=1)[:, : count * hop : hop]
+        self.pending = self.pending[:, count * hop :]
+        made = self._windows(windows)
+        added = np.zeros((self.channels, (count + 3) * hop), np.float32)
+        added[:, : n - hop] += self.tail
+        for quarter in range(4):
+            part = made[:, :, quarter * hop : (quarter + 1) * hop].reshape(self.channels, -1)
+            added[:, quarter * hop : quarter * hop + count * hop] += part
+        done, self.tail = added[:, : count * hop], added[:, count * hop :]
+        skip = min(self.to_skip, done.shape[1])
+        done, self.to_skip = done[:, skip:], self.to_skip - skip
+        done = done[:, : self.owed]
+        self.owed -= done.shape[1]
         return done
 
-    def _frames(self, frames: np.ndarray) -> np.ndarray:
-        p, n, h, k = self.params, self.n, self.hop, self.bins
-        count = frames.shape[1]
-        spec = np.fft.rfft(frames * self.window, axis=-1)
-        mag = np.abs(spec).astype(np.float32)
-        phase = np.angle(spec)
-        logmag = np.log(mag + 1e-7)
-        cep = np.fft.irfft(logmag, n=n, axis=-1)
-        cep[..., self.lifter : n - self.lifter + 1] = 0
-        env = np.fft.rfft(cep, axis=-1).real.astype(np.float32)
-        if self.env_smooth:
-            a = self.env_smooth
-            env = env.copy()
-            state = env[:, 0] if self.env_state is None else self.env_state
-            for t in range(count):
-                state = a * state + (1 - a) * env[:, t]
-                env[:, t] = state
-            self.env_state = state
-        fine = logmag - env
-        # pitch factor of each frame (slow drift)
-        t = (self.frame + np.arange(count)) * h / self.rate
-        self.frame += count
-        alpha = p.pitch * 2 ** (p.drift * np.sin(2 * np.pi * p.drift_hz * t + p.drift_phase) / 12)
-        prev = np.concatenate([self.prev_phase[:, None, :], phase[:, :-1]], axis=1)
-        self.prev_phase = phase[:, -1]
-        dev = phase - prev - self.omega * h
-        dev = (dev + np.pi) % (2 * np.pi) - np.pi
-        inst = self.omega + dev / h  # (C, T, K)
-        env_out = _interp(env, np.broadcast_to(self.env_pos, (count, k))) + self.tilt
-        out, psi = self._voice(fine, inst, alpha, self.out_phase, env_out)
-        self.out_phase = psi[:, -1]
-        if self.chorus:
-            out2, psi2 = self._voice(fine, inst, alpha * 2 ** (self.chorus / 12), self.out_phase2, env_out)
-            self.out_phase2 = psi2[:, -1]
-            out = out + out2
-        power = np.sum(np.abs(out) ** 2, axis=-1)
-        gain = np.sqrt((np.sum(mag.astype(np.float64) ** 2, axis=-1) + 1e-12) / (power + 1e-12))
-        out = out * gain[..., None]
-        y = np.fft.irfft(out, n=n, axis=-1).astype(np.float32)
-        return y * (self.window / self.norm)
+    def _windows(self, windows: np.ndarray) -> Samples:
+        """Disguise ``count`` windows of every channel at once (channels x count x size)."""
+        p, hop, bins = self.params, self.hop, self.bins
+        count = windows.shape[1]
+        spectrum = np.fft.rfft(windows * self.window, axis=-1)
+        magnitude = np.abs(spectrum)
+        log_mag = np.log(magnitude + 1e-7)
+        envelope = self._envelope(log_mag)
+        fine = log_mag - envelope
+        # the pitch factor of each window, with its slow drift
+        seconds = (self.windows_done + np.arange(count)) * hop / self.rate
+        self.windows_done += count
+        pitch = (p.pitch * 2 ** (p.drift * np.sin(2 * np.pi * p.drift_hz * seconds + p.drift_phase) / 12)).astype(
+            np.float32
+        )
+        source = np.arange(bins, dtype=np.float32)[None, :] / pitch[:, None]  # the input bin each output bin comes from
+        source = np.clip(np.where(source > bins - 1, 2 * (bins - 1) - source, source), 0, bins - 1)
+        harmonics = _Reading(source)
+        # the envelope: detail flattened, frequencies warped, tilted
+        mean = envelope.mean(axis=-1, keepdims=True)
+        envelope = mean + p.detail * (envelope - mean)
+        out_log = self.envelope_at.read(envelope) + self.tilt + harmonics.read(fine)
+        # each window keeps its input's energy (moving harmonics and formants changes it)
+        power_in = np.sum(magnitude * magnitude, axis=-1)
+        power_out = np.sum(np.exp(2 * out_log), axis=-1)
+        out_log += 0.5 * np.log((power_in + 1e-12) / (power_out + 1e-12))[..., None]
+        turning = np.where(magnitude > 0, spectrum / np.maximum(magnitude, 1e-30), 1).astype(np.complex64)
+        out_phase = self._phases(turning, harmonics, pitch)
+        out = np.exp(out_log) * (np.cos(out_phase) + 1j * np.sin(out_phase)).astype(np.complex64)
+        return np.fft.irfft(out, n=self.size, axis=-1).astype(np.float32) * self.synthesis
 
-    def _voice(self, fine, inst, alpha, phase0, env_out):
-        k, h = self.bins, self.hop
-        src = np.arange(k)[None, :] / alpha[:, None]  # (T, K)
-        src = np.where(src > k - 1, 2 * (k - 1) - src, src)
-        src = np.clip(src, 0, k - 1)
-        fine_out = _interp(fine, src)
-        out_log = env_out + fine_out
-        idx = np.rint(src).astype(np.intp)
-        inst_src = np.take_along_axis(inst, np.broadcast_to(idx, inst.shape), axis=-1)
-        steps = inst_src * alpha[None, :, None] * h
-        psi = phase0[:, None, :] + np.cumsum(steps, axis=1)
-        psi %= 2 * np.pi
-        if self.noisy is not None:
-            psi = np.where(self.noisy, self.rng.uniform(0, 2 * np.pi, psi.shape), psi)
-        return np.exp(out_log) * np.exp(1j * psi), psi
+    def _envelope(self, log_mag: np.ndarray) -> np.ndarray:
+        """Each window's spectral envelope: its log spectrum with the quefrencies above the lifter removed."""
+        cepstrum = np.fft.irfft(log_mag, n=self.size, axis=-1)
+        cepstrum[..., self.lifter : self.size - self.lifter + 1] = 0
+        return np.fft.rfft(cepstrum, axis=-1).real.astype(np.float32)
+
+    def _phases(self, turning: np.ndarray, source: _Reading, pitch: np.ndarray) -> np.ndarray:
+        """The phase vocoder: each output bin turns, per hop, by the pitch factor times the turn of its
+        source bin (that bin's frequency as measured from the phase change since the last window).
+        ``turning``: each input bin's phase as a unit number (1 where the bin is silent)."""
+        before = np.concatenate([self.last_turning[:, None, :], turning[:, :-1]], axis=1)
+        self.last_turning = turning[:, -1]
+        deviation = np.angle(turning * np.conj(before) * self.centre_unturn)  # in -pi..pi
+        steps = source.nearest(self.centre_turn + deviation) * pitch[None, :, None]
+        out = self.out_phase[:, None, :] + np.cumsum(steps, axis=1, dtype=np.float64)
+        out %= 2 * np.pi
+        self.out_phase = out[:, -1]
+        return out.astype(np.float32)
 
 
-def _interp(values: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    lo = np.floor(pos).astype(np.intp)
-    lo = np.minimum(lo, values.shape[-1] - 2)
-    frac = (pos - lo).astype(np.float32)
-    lo_b = np.broadcast_to(lo, values.shape)
-    a = np.take_along_axis(values, lo_b, axis=-1)
-    b = np.take_along_axis(values, lo_b + 1, axis=-1)
-    return a + (b - a) * frac
+class _Reading:
+    """Where to read a (..., bins) array at fractional bins: one position per bin, or per window and bin."""
+
+    def __init__(self, positions: np.ndarray) -> None:
+        bins = positions.shape[-1]
+        low = np.minimum(positions.astype(np.intp), bins - 2)
+        self.frac = (positions - low).astype(np.float32)
+        if positions.ndim == 2:  # per window: flat indices into (windows * bins)
+            low = low + bins * np.arange(positions.shape[0])[:, None]
+        self.per_window = positions.ndim == 2
+        self.low = low.reshape(-1)
+        self.round_up = self.frac >= 0.5
+
+    def _take(self, values: np.ndarray, index: np.ndarray) -> np.ndarray:
+        if self.per_window:
+            return values.reshape(*values.shape[:-2], -1)[..., index].reshape(values.shape)
+        return values[..., index]
+
+    def read(self, values: np.ndarray) -> np.ndarray:
+        """Linear interpolation between the two bins around each position."""
+        a = self._take(values, self.low)
+        b = self._take(values, self.low + 1)
+        return a + (b - a) * self.frac
+
+    def nearest(self, values: np.ndarray) -> np.ndarray:
+        low = self._take(values, self.low)
+        high = self._take(values, self.low + 1)
+        return np.where(self.round_up, high, low)
 
 
-def _inverse_warp(freqs: np.ndarray, p: DisguiseParams, nyquist: float) -> np.ndarray:
-    grid = np.linspace(0, nyquist * 1.5, 4096)
-    if p.warp_points:
-        edges = np.concatenate([[0.0], p.warp_points, [grid[-1]]])
-        slopes = np.asarray(p.warp_slopes)
-        ends = np.concatenate([[0.0], np.cumsum(np.diff(edges) * slopes)])
-        grid_w = np.interp(grid, edges, ends)
-    else:
-        grid_w = grid
-    warped = grid_w * p.formant * (np.maximum(grid, 1.0) / 1500.0) ** p.bend
-    return np.interp(freqs, warped, grid)
+def _unwarp(hz: np.ndarray, p: DisguiseParams, nyquist: float) -> np.ndarray:
+    """The input frequency whose envelope value lands at each output frequency ``hz``."""
+    grid = np.linspace(0.0, nyquist * 2.0, 8192)
+    warped = grid * p.formant * (np.maximum(grid, 1.0) / 1500.0) ** p.bend
+    return np.interp(hz, warped, grid)
