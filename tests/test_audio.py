@@ -286,3 +286,18 @@ def test_mute_refused_for_photos(tmp_path: Path) -> None:
     cv2.imwrite(str(photo), np.zeros((20, 20, 3), np.uint8))
     result = run_redact(str(photo), "--mute", "1-2")
     assert result.returncode == 2 and "--mute applies to one video" in result.stderr
+
+
+def test_moot_sound_requests_are_said_not_silently_skipped(tmp_path: Path) -> None:
+    silent = write_clip(tmp_path / "silent.mp4", frames=10)
+    assert any("no audio track" in w for w in run(silent, tmp_path / "a.mp4", audio="disguise")["warnings"])
+    assert any("no audio track" in w for w in run(silent, tmp_path / "b.mp4", mute=[(0.1, 0.2)])["warnings"])
+    assert not any("audio" in w for w in run(silent, tmp_path / "c.mp4")["warnings"])  # nothing asked, nothing said
+    voiced = write_voice_clip(tmp_path / "voiced.mp4")  # 2 s
+    late = run(voiced, tmp_path / "d.mp4", mute=[(0.4, 0.5), (5.0, 6.0)])["warnings"]
+    assert [w for w in late if "mute" in w] == [
+        "mute range(s) 5-6 s start after the video's end (2.00 s): nothing muted there"
+    ]
+    dropped = run(voiced, tmp_path / "e.mp4", audio="drop", mute=[(0.4, 0.5)])["warnings"]
+    assert any("--audio drop" in w for w in dropped)
+    assert not any("mute" in w or "audio" in w for w in run(voiced, tmp_path / "f.mp4", audio="disguise")["warnings"])

@@ -14,6 +14,7 @@ from .common import (
     QUIET,
     check_side_files,
     mute_ranges,
+    print_notes,
     progress_bar,
     say,
     settings_from,
@@ -88,6 +89,7 @@ def render_command(
             f"{result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}",
             "green",
         )
+    print_notes(result.warnings)
 
 
 def track_ids(keep_visible: str) -> set[int]:

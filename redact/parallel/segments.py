@@ -54,6 +54,7 @@ from redact.parallel.executors import WorkerPool
 from redact.parallel.worker import job_detectors, job_settings
 from redact.pipeline.video import (
     RunReport,
+    audio_notes,
     encoding,
     redact_video,
     run_audio_edit,
@@ -397,6 +398,8 @@ def redact_video_segments(
                 keep_metadata=settings.keep_metadata,
                 audio_edit=run_audio_edit(settings, info, mute),
             )
+    with av.open(str(input_path)) as container:
+        report.warnings.extend(audio_notes(settings, info, len(container.streams.audio), mute))
     report.seconds = time.perf_counter() - started
     return report
 

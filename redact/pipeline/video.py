@@ -324,6 +324,7 @@ def redact_video(
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
     stage = None if plan is not None else scheduled_stage(settings, detectors, report)
     warn_dropped_streams(report, info)
+    mute = [*mute, *(plan.mute if plan is not None else ())]
     with (
         VideoSource(info, audio=settings.audio != "drop") as source,
         encoding(
@@ -334,9 +335,10 @@ def redact_video(
             overwrite=overwrite,
             audio_streams=source.audio_streams,
             source_tags=dict(source.container.metadata),
-            audio_edit=run_audio_edit(settings, info, [*mute, *(plan.mute if plan is not None else ())]),
+            audio_edit=run_audio_edit(settings, info, mute),
         ) as encode,
     ):
+        report.warnings.extend(audio_notes(settings, info, len(source.container.streams.audio), mute))
         hand_over = with_frame_callback(encode, on_frame)
         if stage is not None:
             track_video(source, stage, settings, hand_over, report, on_progress)
@@ -349,6 +351,21 @@ def redact_video(
 def run_audio_edit(settings: Settings, info: VideoInfo, mute: Sequence[tuple[float, float]]) -> AudioEdit:
     """What this run does to the sound (a disguise draws its parameters here, once per run)."""
     return audio_edit(settings.audio, mute, settings.mute_style, info.start)
+
+
+def audio_notes(
+    settings: Settings, info: VideoInfo, audio_tracks: int, mute: Sequence[tuple[float, float]]
+) -> list[str]:
+    """What the user asked of the sound that this input makes moot (a silent no-op reads as done)."""
+    if settings.audio == "drop":
+        return ["--audio drop left every audio track out; the mute ranges had nothing to silence"] if mute else []
+    if not audio_tracks and (settings.audio == "disguise" or mute):
+        return ["the input has no audio track: there was no voice to disguise or mute"]
+    end = float(info.duration) if info.duration is not None else None
+    late = [f"{a:g}-{b:g}" for a, b in mute if end is not None and a >= end]
+    if late:
+        return [f"mute range(s) {', '.join(late)} s start after the video's end ({end:.2f} s): nothing muted there"]
+    return []
 
 
 def scheduled_stage(settings: Settings, detectors: Mapping[str, Detector] | None, report: RunReport) -> DetectionStage:
