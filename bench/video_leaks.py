@@ -18,6 +18,15 @@ Configurations:
 * ``tool hold=0``: ``redact_video`` with face_every=1, hold=0, backfill=0 (``--compare`` only).
 ``--compare`` runs all three on the same clips; detections are cached by frame content, so
 the detector runs once per decoded frame (reported fps adds the cached detector time back).
+
+Precision: the share of pixels outside every labelled face that the tool paints, split by why
+each region is there (found in that frame, held, backfilled, interpolated, stay: each origin
+counted only where the ones before it did not already paint), and, on every ``--photo-every``-th
+frame, beside the paint of the same frame redacted on its own as a photo (the full detector pass,
+no tracker). ``--half tune|check`` builds clips only from one fixed half of each set's photos
+(split by a hash of the file name), so a rule tuned on one half can be checked on the other.
+``--param NAME=VALUE`` sets a field of ``TrackerParams``; ``--sight-scale`` multiplies the
+smallest face size the detector claims to see, to test how the figures move with them.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -42,11 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from redact.boxes import clip_box
 from redact.cover.regions import covered_mask, grow, margins
-from redact.detections import Detections
+from redact.detections import ORIGIN_CODES, ORIGINS, Detections
 from redact.detectors.schedule import build_detectors
 from redact.media.source import to_bgr
 from redact.pipeline.video import redact_video
 from redact.settings import Settings
+from redact.tracking.params import TrackerParams
 
 BUCKETS = [(0, 10, "<10"), (10, 16, "10-16"), (16, 32, "16-32"), (32, 64, "32-64"), (64, 1e9, "64+")]
 FPS = 25
@@ -163,10 +173,15 @@ class CachedDetector:
     """Wraps a detector and remembers its output per frame content, so configurations that see
     the same decoded frame share one detector call (the detector is deterministic)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, sight_scale: float = 1.0) -> None:
         self.inner, self.kind = inner, inner.kind
         self.cache: dict[bytes, tuple[Detections, float]] = {}
         self.saved = 0.0  # detector seconds not spent thanks to the cache
+        self.sight_scale = sight_scale
+
+    def sight(self, height: int, width: int, coarse: bool = False) -> float | None:
+        seen = self.inner.sight(height, width, coarse)
+        return None if seen is None else seen * self.sight_scale
 
     def load(self, path: Path | None) -> None:
         """Start a clip from the detections saved by an earlier run (--detections-cache), if any."""
@@ -214,6 +229,21 @@ class Result:
     # pixels outside every labelled face box: how many, and how many of them painted (precision)
     other_pixels: int = 0
     other_painted: int = 0
+    # of other_painted, by the origin that first paints each pixel (found, held, backfilled, ...)
+    by_origin: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ORIGINS, 0))
+    # sampled frames: pixels outside faces, painted in the video, painted as a photo
+    sampled_pixels: int = 0
+    sampled_video: int = 0
+    sampled_photo: int = 0
+
+
+def face_mask(clip: Clip, index: int, h: int, w: int) -> np.ndarray:
+    faces = np.zeros((h, w), bool)
+    for _, box in clip.truth[index]:
+        span = clip_box(box, w, h)
+        if span is not None:
+            faces[span[1] : span[3], span[0] : span[2]] = True
+    return faces
 
 
 def score_frame(
@@ -227,11 +257,7 @@ def score_frame(
     dump_max: int,
 ) -> None:
     h, w = mask.shape
-    faces = np.zeros((h, w), bool)
-    for _, box in clip.truth[index]:
-        span = clip_box(box, w, h)
-        if span is not None:
-            faces[span[1] : span[3], span[0] : span[2]] = True
+    faces = face_mask(clip, index, h, w)
     res.other_pixels += int((~faces).sum())
     res.other_painted += int((mask & ~faces).sum())
     for fid, box in clip.truth[index]:
@@ -267,15 +293,52 @@ def run_per_frame(clip: Clip, det: CachedDetector, settings: Settings, res: Resu
     res.seconds += time.perf_counter() - t
 
 
+def origin_paint(res: Result, dets: Detections, grow_by: dict[int, float], shape: str, faces: np.ndarray) -> None:
+    """Pixels outside faces painted, by the first origin (in ORIGINS order) whose regions paint them."""
+    h, w = faces.shape
+    done = faces.copy()
+    for name in ORIGINS:
+        part = dets[dets.origin_codes == ORIGIN_CODES[name]]
+        if not len(part):
+            continue
+        mask = painted_mask(part, grow_by, shape, h, w) & ~done
+        res.by_origin[name] += int(mask.sum())
+        done |= mask
+
+
+def photo_paint(
+    res: Result, det: CachedDetector, settings: Settings, image: np.ndarray, video_mask: np.ndarray, faces: np.ndarray
+) -> None:
+    """The same frame redacted on its own as a photo (full detector pass, no tracker), beside the video."""
+    found = det.detect(image)
+    mask = painted_mask(found, margins(settings), settings.shape, *image.shape[:2])
+    res.sampled_pixels += int((~faces).sum())
+    res.sampled_video += int((video_mask & ~faces).sum())
+    res.sampled_photo += int((mask & ~faces).sum())
+
+
 def run_tool(
-    clip: Clip, det: CachedDetector, settings: Settings, res: Result, out_dir: Path, label: str, **dump
+    clip: Clip,
+    det: CachedDetector,
+    settings: Settings,
+    res: Result,
+    out_dir: Path,
+    label: str,
+    params: TrackerParams | None = None,
+    photo_every: int = 0,
+    **dump,
 ) -> None:
     grow_by = margins(settings)
     saved = det.saved
 
     def on_frame(frame, dets: Detections) -> None:
-        mask = painted_mask(dets, grow_by, settings.shape, *frame.image.shape[:2])
+        h, w = frame.image.shape[:2]
+        mask = painted_mask(dets, grow_by, settings.shape, h, w)
         score_frame(res, clip, frame.index, frame.image, mask, label, **dump)
+        faces = face_mask(clip, frame.index, h, w)
+        origin_paint(res, dets, grow_by, settings.shape, faces)
+        if photo_every and frame.index % photo_every == photo_every // 2:
+            photo_paint(res, det, settings, frame.image, mask, faces)
 
     start = len(res.rows)
     try:
@@ -286,6 +349,7 @@ def run_tool(
             overwrite=True,
             detectors={"faces": det},
             on_frame=on_frame,
+            tracker=params,
         )
     except ValueError as exc:  # a tool bug must show in the table, not end the benchmark
         del res.rows[start:]
@@ -317,21 +381,6 @@ def run_deface(clip: Clip, command: str, res: Result) -> None:
     if frames != len(clip.truth):  # a shifted frame would score the wrong truth
         raise RuntimeError(f"deface wrote {frames} frames for {clip.name}, not {len(clip.truth)}")
     res.frames += frames
-
-
-def patch_inverted_boxes() -> None:
-    """Tracker predictions extrapolate box *size* velocity from jittery detections, so a predicted
-    box can turn inside out (x2 < x1) and Detections raises. Reordering corners keeps the run alive
-    without adding cover; a diagnostic aid only, the tables say when it was on."""
-    import redact.tracking.tracker as track
-
-    original = track.grown
-
-    def grown(box: np.ndarray, share: float) -> np.ndarray:
-        box = np.concatenate([np.minimum(box[:2], box[2:]), np.maximum(box[:2], box[2:])])
-        return original(box, share)
-
-    track.grown = grown
 
 
 def longest_run(rows: list[tuple]) -> int:
@@ -376,9 +425,37 @@ def table(title: str, res: Result) -> str:
     )
     if res.other_pixels:
         lines.append(f"pixels outside labelled faces painted: {100 * res.other_painted / res.other_pixels:.2f}%")
+        if any(res.by_origin.values()):
+            lines.append(
+                "  of which by origin: "
+                + ", ".join(f"{k} {100 * v / res.other_pixels:.2f}%" for k, v in res.by_origin.items())
+            )
+    if res.sampled_pixels:
+        video, photo = res.sampled_video / res.sampled_pixels, res.sampled_photo / res.sampled_pixels
+        ratio = f"{video / photo:.2f}x" if photo else "-"
+        lines.append(f"sampled frames: painted {100 * video:.2f}% in the video, {100 * photo:.2f}% as photos ({ratio})")
     for crash in res.crashes:
         lines.append(f"\n**CRASHED** (clip not scored): {crash}")
     return "\n".join(lines)
+
+
+def half_of(path: Path) -> str:
+    """A fixed half of a set: tune or check, by a hash of the file name (not of its place in the set)."""
+    return "tune" if hashlib.sha256(path.name.encode()).digest()[0] % 2 == 0 else "check"
+
+
+def tracker_params(assignments: list[str]) -> TrackerParams:
+    """TrackerParams with NAME=VALUE changes (numbers as the field's own type)."""
+    base = TrackerParams()
+    changes = {}
+    for item in assignments:
+        name, _, value = item.partition("=")
+        current = getattr(base, name)  # an unknown name fails here, loudly
+        if isinstance(current, bool):
+            changes[name] = value.lower() in ("1", "true", "yes")
+        else:
+            changes[name] = type(current)(float(value)) if isinstance(current, (int, float)) else value
+    return replace(base, **changes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,11 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", action="store_true", help="per-frame, tool hold=0 and tracking side by side")
     p.add_argument("--deface", default=None, help="also score deface's CLI (its defaults), e.g. /path/venv/bin/deface")
     p.add_argument("--out-dir", type=Path, default=Path("/tmp/redact_video_leaks"))
-    p.add_argument(
-        "--patch-inverted-boxes",
-        action="store_true",
-        help="work around the tracker predicting boxes with x2<x1 (crash) by reordering corners",
-    )
+    p.add_argument("--half", choices=("all", "tune", "check"), default="all", help="which half of each set's photos")
+    p.add_argument("--param", action="append", default=[], help="a TrackerParams field, NAME=VALUE (repeatable)")
+    p.add_argument("--sight-scale", type=float, default=1.0, help="multiply the detector's claimed sight")
+    p.add_argument("--photo-every", type=int, default=6, help="compare every Nth frame with it as a photo (0: off)")
     p.add_argument("--dump-leaks", type=int, default=0, help="write up to N PNGs of leaked >=16 px faces per config")
     p.add_argument(
         "--detections-cache",
@@ -416,8 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.evaldata.is_dir():
         print(f"skipped: no evaldata at {args.evaldata}")
         return 0
-    if args.patch_inverted_boxes:
-        patch_inverted_boxes()
+    params = tracker_params(args.param)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     dump_dir = None
@@ -440,15 +515,22 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(("tracking", base.replace(**changes)))
     if args.deface:
         configs.append(("deface", base))
-    det = CachedDetector(build_detectors(base)["faces"])  # detector options do not depend on tracking flags
+    det = CachedDetector(
+        build_detectors(base)["faces"], args.sight_scale
+    )  # detector options do not depend on tracking flags
     rng = random.Random(args.seed)
     for set_name in [s for s in args.sets.split(",") if s]:
-        photos = load_photos(args.evaldata / set_name)
+        photos = [p for p in load_photos(args.evaldata / set_name) if args.half in ("all", half_of(p.path))]
         picks = rng.sample(range(len(photos)), min(len(photos), args.clips + 1))
         results = {label: Result() for label, _ in configs}
         for c in range(min(args.clips, len(picks) - 1)):
             clip = build_clip(
-                f"{set_name}_{c}", [photos[picks[c]], photos[picks[c + 1]]], args.frames, size, rng, args.out_dir
+                f"{set_name}_{c}" + ("" if args.half == "all" else f"_{args.half}"),
+                [photos[picks[c]], photos[picks[c + 1]]],
+                args.frames,
+                size,
+                rng,
+                args.out_dir,
             )
             cache = None
             if args.detections_cache is not None:
@@ -464,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif label == "per-frame":
                     run_per_frame(clip, det, settings, results[label], **dump)
                 else:
-                    run_tool(clip, det, settings, results[label], args.out_dir, label, **dump)
+                    run_tool(clip, det, settings, results[label], args.out_dir, label, params, args.photo_every, **dump)
             det.save(cache)
             det.cache.clear()  # frames never repeat across clips
             print(f"# {clip.name} done", file=sys.stderr, flush=True)
@@ -475,7 +557,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             desc = (
                 f"{set_name}, {args.quality}, {label}"
-                + (" [inverted-box patch]" if args.patch_inverted_boxes and label != "per-frame" else "")
+                + (f" [{', '.join(args.param)}]" if args.param and label != "per-frame" else "")
+                + (f" [sight x{args.sight_scale}]" if args.sight_scale != 1 and label != "per-frame" else "")
                 + (
                     ""
                     if label == "per-frame"

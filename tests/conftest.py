@@ -58,16 +58,26 @@ class ScriptedDetector:
 EXACT = Settings(targets=("faces",), face_margin=0.0, shape="rect", style="fill", face_every=1, hold=0.0, backfill=0.0)
 
 
-def run_redact(*args: str, env: dict[str, str] | None = None, limit_bytes: int | None = None) -> Any:
+def run_redact(
+    *args: str,
+    env: dict[str, str] | None = None,
+    limit_bytes: int | None = None,
+    umask: int | None = None,
+    cwd: Path | None = None,
+) -> Any:
     """The command line as a user runs it, in its own process; ``limit_bytes`` caps the size of files
-    it may write (a full disk fails writes the same way: EFBIG in place of ENOSPC)."""
+    it may write (a full disk fails writes the same way: EFBIG in place of ENOSPC); ``umask`` is the
+    process's umask; ``cwd`` where it runs."""
     import os
     import resource
     import subprocess
     import sys
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+        if umask is not None:
+            os.umask(umask)
 
     return subprocess.run(
         [sys.executable, "-m", "redact", *args],
@@ -75,5 +85,6 @@ def run_redact(*args: str, env: dict[str, str] | None = None, limit_bytes: int |
         text=True,
         timeout=300,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
-        preexec_fn=limit if limit_bytes else None,
+        preexec_fn=limit if limit_bytes is not None or umask is not None else None,
+        cwd=cwd,
     )

@@ -234,3 +234,156 @@ def test_messages_show_file_names_exactly_even_with_brackets(tmp_path: Path) -> 
     assert "march [final].redacted.mp4" in done.stderr
     again = redact(str(src), "--targets", "faces")
     assert "march [final].redacted.mp4" in one_error_line(again)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_mode_a_new_file_gets(tmp_path: Path, umask: int) -> None:
+    """Every final output was -rw------- (a private temporary file renamed into place), so a colleague
+    on a shared server could not read the redacted video or its report (issue 32)."""
+    import os
+    import stat
+
+    import numpy as np
+    from PIL import Image
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.stat().st_mode)
+
+    before = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as f:  # what the system gives a new file under this umask
+            f.write("x")
+    finally:
+        os.umask(before)
+    expected = mode(tmp_path / "plain.txt")
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    Image.fromarray(np.full((40, 60, 3), 128, np.uint8)).save(tmp_path / "p.png")
+    (tmp_path / "folder").mkdir()
+    write_clip(tmp_path / "folder" / "a.mp4", frames=3)
+    faces = ("--targets", "faces", "--quiet")
+    runs = [
+        (str(src), "--report", str(tmp_path / "r.json"), "--save-tracks", str(tmp_path / "t.json"), *faces),
+        (str(tmp_path / "p.png"), *faces),
+        (str(tmp_path / "folder"), "-o", str(tmp_path / "out"), *faces),
+        ("detect", str(src), *faces),
+        ("preview", str(src), "--tracks", str(tmp_path / "t.json"), "--video", str(tmp_path / "pv.mp4"), "--quiet"),
+        ("verify", str(src), "--targets", "faces", "--every", "1", "--threshold", "0.01", "--quiet"),
+    ]
+    for args in runs:
+        result = redact(*args, umask=umask)
+        assert result.returncode in (0, 1), result.stderr  # verify exits 1 when it finds something
+    outputs = [
+        "in.redacted.mp4",
+        "r.json",
+        "t.json",
+        "p.redacted.png",
+        "out/a.mp4",
+        "out/redact-manifest.json",
+        "in.mp4.detections.json",
+        "in.mp4.preview.png",
+        "pv.mp4",
+        "in.mp4.verify.png",
+    ]
+    assert {name: oct(mode(tmp_path / name)) for name in outputs} == {name: oct(expected) for name in outputs}
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name or p.suffix == ".tmp"]
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["{clip}", "--crf", "abc"], "--crf 'abc': expected a whole number"),
+        (["{clip}", "--hold", "abc"], "--hold 'abc': expected a number"),
+        (["verify", "{clip}", "--every", "0"], "--every '0': must be at least 1"),
+        (["{clip}", "--overwrite", "true"], "--overwrite takes no value (got 'true'): write --overwrite alone"),
+        (["{clip}", "--overwrite=yes"], "--overwrite takes no value (got 'yes')"),
+        (["{clip}", "--audio", "false"], "unknown audio 'false'; choose from keep, disguise, drop"),
+        (["{clip}", "--no-audio", "true"], "--no-audio takes no value (got 'true'): write --no-audio alone"),
+        (["{clip}", "--frobnicate"], "unknown option --frobnicate (see `redact --help`)"),
+        (["verify", "{clip}", "--frames", "3"], "unknown option --frames (see `redact verify --help`)"),
+        (["run"], "missing INPUT: video, photo or folder to redact; write `redact run INPUT [options]`"),
+        (["verify"], "missing INPUT"),
+        (["render", "{clip}"], "missing option --tracks"),
+        (["batch", "{clip}"], "missing option --output"),
+        (["{clip}", "-o"], "-o needs a value"),
+        (["{clip}", "{clip}"], "takes one input at a time"),
+        (["-clip.mp4"], "write `redact ./-clip.mp4 [options]` or `redact [options] -- -clip.mp4`"),
+        (["verify", "-clip.mp4"], "`redact verify ./-clip.mp4 [options]`"),
+        (["--", "-clip.mp4", "--quiet"], "after `--` every word is a file name; put options before it"),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+    """They were Click's 3-4 lines (usage, a hint, a blank line, the error) in its own words (issue 32)."""
+    write_clip(tmp_path / "clip.mp4", frames=3)
+    write_clip(tmp_path / "-clip.mp4", frames=3)
+    result = redact(*[a.replace("{clip}", "clip.mp4") for a in args], cwd=tmp_path)
+    assert result.returncode == 2
+    assert expected in one_error_line(result)
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-clip.mp4", "clip.mp4"]
+
+
+@pytest.mark.parametrize("args", [["./-clip.mp4"], ["--targets", "faces", "--", "-clip.mp4"]])
+def test_a_name_that_starts_with_a_dash_is_redacted_as_the_message_says(tmp_path: Path, args: list[str]) -> None:
+    write_clip(tmp_path / "-clip.mp4", frames=3)
+    result = redact(*(["--quiet", *args] if "--" in args else [*args, "--quiet", "--targets", "faces"]), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "-clip.redacted.mp4").stat().st_size > 0
+
+
+def help_rows(text: str) -> dict[str, str]:
+    """An option's name -> its whole cell of help (rows of typer's panel, wrapped lines joined)."""
+    rows: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        cells = line.strip("│ *").split()
+        if line.startswith("│") and cells and cells[0].startswith("-"):
+            name = cells[0]
+            rows[name] = line
+        elif name is not None and line.startswith("│"):
+            rows[name] += line
+        else:
+            name = None
+    return rows
+
+
+def test_redact_help_shows_the_run_options_with_their_defaults() -> None:
+    """`redact --help` listed no option (they were under `redact run --help`), though the README says it
+    shows every option with its default (issue 32)."""
+    for flag in ("--help", "-h"):
+        result = redact(flag)
+        assert result.returncode == 0, result.stderr
+        rows = help_rows(result.stdout)
+        assert "[default: blur]" in rows["--style"]
+        assert "[default: (0.2)]" in rows["--face-threshold"]
+        assert "Other commands" in result.stdout and "verify" in result.stdout
+
+
+def test_every_option_of_every_command_shows_its_default_and_switches_take_no_value() -> None:
+    from redact.cli import COMMANDS
+
+    for name in COMMANDS:
+        result = redact(name, "--help")
+        assert result.returncode == 0, result.stderr
+        assert "<bool>" not in result.stdout  # `--overwrite <bool>` made users type --overwrite true
+        rows = help_rows(result.stdout)
+        assert rows, result.stdout
+        for option, cell in rows.items():
+            if option != "--help":
+                assert "[default:" in cell or "[required]" in cell, f"redact {name} {option}: {cell}"
+    assert "Video to redact" not in redact("run", "--help").stdout  # it takes photos and folders too
+
+
+def test_defaults_shown_in_words_are_the_detectors_own() -> None:
+    """--help says what None means for the settings left to a detector or the preset: it must be true."""
+    import inspect
+
+    from redact.detectors import centerface, plates
+    from redact.detectors.schedule import SCHEDULE
+    from redact.settings import DEFAULTS, DEFAULTS_SHOWN
+
+    assert all(getattr(DEFAULTS, name) is None for name in DEFAULTS_SHOWN)
+    assert DEFAULTS_SHOWN["face_threshold"] == str(centerface.DEFAULT_THRESHOLD)
+    assert DEFAULTS_SHOWN["plate_threshold"] == str(inspect.signature(plates.create).parameters["threshold"].default)
+    for target, name in (("faces", "face_every"), ("plates", "plate_every")):
+        every = ", ".join(f"{SCHEDULE[q][target]} {q}" for q in ("fast", "balanced", "thorough"))
+        assert DEFAULTS_SHOWN[name] == f"by --quality: {every}"

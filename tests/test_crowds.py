@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ from conftest import EXACT
 from media import checker, decode_frames, write_clip
 
 from redact.cover import styles
-from redact.cover.regions import FACE_MARGIN_PX, FILLED_MARGIN, grow, label_map, margins
+from redact.cover.regions import FACE_MARGIN_PX, grow, label_map, margins
 from redact.detections import Detections
 from redact.pipeline.video import redact_video
 from redact.settings import Settings
@@ -171,11 +172,21 @@ def test_face_regions_grow_with_the_face_not_beyond(size: int) -> None:
     assert (x2 - x1) <= 1.3 * size + 2 * FACE_MARGIN_PX + 1e-3
 
 
-def test_boxes_the_tracker_guessed_get_more_margin_than_found_ones() -> None:
+def test_guessed_boxes_are_covered_as_the_tracker_sized_them_and_old_files_keep_their_margin() -> None:
+    """The tracker sizes a guess by its doubt; a detections file from before it did (no
+    'filled_margin') still gets the margin those versions added to every filled face box."""
+    from redact.media.timeline import Timeline
+    from redact.review.detections_file import LEGACY_FILLED_MARGIN, Plan
+
     found = Detections.from_boxes([[100, 100, 140, 140]])
     guessed = found.with_track_ids(np.array([1]), np.array([True]))
-    grown_found, grown_guessed = grow(found, margins(Settings()))[0], grow(guessed, margins(Settings()))[0]
-    assert np.allclose(grown_found[0] - grown_guessed[0], FILLED_MARGIN * 40)
+    assert np.allclose(grow(found, margins(Settings())), grow(guessed, margins(Settings())))
+    entry = ([100.0, 100.0, 140.0, 140.0], 0.9, 0, 1, True)
+    timeline = Timeline([0], Fraction(1, 25))
+    new = Plan(timeline, {0: [entry]}, filled_margin=0.0).detections(0, 640, 360)
+    old = Plan(timeline, {0: [entry]}, filled_margin=LEGACY_FILLED_MARGIN).detections(0, 640, 360)
+    assert np.allclose(new.boxes[0], [100, 100, 140, 140])
+    assert np.allclose(old.boxes[0], [90, 90, 150, 150])
 
 
 def test_where_neighbours_regions_overlap_the_blur_meets_in_a_gradient_not_a_seam() -> None:

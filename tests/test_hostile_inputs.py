@@ -402,6 +402,33 @@ def test_colours_and_tags_carried_through(tmp_path: Path, matrix: str, full_rang
     assert shown_out[:12, :12].max() <= 2  # the covered corner (away from chroma edges) is black in the output range
 
 
+def rotation_of(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return round(next(container.decode(video=0)).rotation / 90) * 90 % 360
+
+
+@pytest.mark.parametrize("full_range", [False, True], ids=["limited", "full"])
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_rotated_video_keeps_its_colours(tmp_path: Path, rotation: int, full_range: bool) -> None:
+    """Issue 32 reported a rotated BT.709 phone clip coming out up to 17/255 off; the output, turned
+    upright, must show every patch as the input shows it, rotated or not."""
+    from redact.pipeline.video import redact_video
+
+    src = write_tagged_clip(tmp_path / "in.mp4", matrix="bt709", full_range=full_range, rotation=rotation)
+    out = tmp_path / "out.mp4"
+    redact_video(src, out, EXACT.replace(crf=4), detectors={"faces": ScriptedDetector(lambda i, img: [[0, 0, 16, 16]])})
+    shown_in, tags_in = shown_rgb(src)  # as stored: the patch bars stand upright in it
+    shown_out, tags_out = shown_rgb(out)
+    assert rotation_of(src) == rotation and rotation_of(out) == 0
+    assert tags_out == tags_in
+    # the upright output turned back to the input's storage (the rotation is counter-clockwise for display)
+    stored_out = np.rot90(shown_out, -rotation // 90)
+    assert stored_out.shape == shown_in.shape
+    assert np.abs(patch_means(stored_out) - patch_means(shown_in)).max() <= 1.0
+
+
 # -- sound --------------------------------------------------------------------------------------------------
 
 
@@ -447,14 +474,15 @@ def test_10_bit_hdr_stays_10_bit_with_its_tags(tmp_path: Path, transfer: str, ex
         fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
         assert fb.format.name == "yuv420p10le"
         planes_in, planes_out = fa.to_ndarray().astype(int), fb.to_ndarray().astype(int)
-    if rotation:
+    luma_out = planes_out[: fb.height]
+    assert luma_out[:16, :16].max() <= 64 + 2  # the covered corner: 10-bit limited-range black
+    if rotation:  # compare in the input's storage orientation
         assert (fb.width, fb.height) == (216, 384)
-        return
+        luma_out = np.rot90(luma_out, -rotation // 90)
     bar = 384 // len(PATCHES)
     for i in range(len(PATCHES)):  # every 10-bit level of the uncovered bars kept (within 2 of 1023)
         middle = (slice(60, 150), slice(i * bar + 8, (i + 1) * bar - 8))
-        assert abs(planes_out[:216][middle].mean() - planes_in[:216][middle].mean()) <= 2
-    assert planes_out[:16, :16].max() <= 64 + 2  # the covered corner: 10-bit limited-range black
+        assert abs(luma_out[middle].mean() - planes_in[:216][middle].mean()) <= 2
 
 
 def test_truncated_file_in_a_batch_fails_alone(tmp_path: Path) -> None:

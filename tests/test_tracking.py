@@ -9,8 +9,10 @@ import pytest
 from conftest import EXACT, ScriptedDetector
 from media import checker, decode_frames, pattern, write_clip
 
-from redact.detections import KIND_CODES, Detections
+from redact.detections import KIND_CODES, Detections, Look
 from redact.pipeline.video import redact_video
+from redact.tracking.lookahead import Lookahead
+from redact.tracking.params import TrackerParams
 from redact.tracking.tracker import Tracker
 
 W, H, SIDE = 320, 160, 40
@@ -159,7 +161,7 @@ def test_coarse_passes_between_full_ones_keep_every_face_covered(tmp_path: Path)
 
 def test_prediction_of_a_shrinking_box_stays_valid() -> None:
     """A face shrinking fast (zoom out) then lost: predicted boxes must never turn inside out."""
-    tracker = Tracker({0: 30})
+    tracker = Tracker(TrackerParams(hold_frames={0: 30}))
     for frame, size in enumerate([200, 120, 40]):
         tracker.update(frame, Detections.from_boxes([[100, 100, 100 + size, 100 + size]]))
     for frame in range(3, 30):
@@ -170,7 +172,7 @@ def test_prediction_of_a_shrinking_box_stays_valid() -> None:
 def test_a_lost_face_linked_to_a_distant_detection_stays_covered_where_it_was() -> None:
     """A distance link is a guess (in a crowd, often another person): the lost face's own place
     keeps its cover for the rest of the hold, and that held place never takes a detection."""
-    tracker = Tracker({KIND_CODES["face"]: 25})
+    tracker = Tracker(TrackerParams(hold_frames={KIND_CODES["face"]: 25}))
     here, there = [100.0, 100.0, 140.0, 140.0], [300.0, 100.0, 340.0, 140.0]
     tracker.update(0, Detections.from_boxes(np.array([here], np.float32)))
     for frame in (1, 2, 3):
@@ -188,7 +190,7 @@ def test_a_lost_face_linked_to_a_distant_detection_stays_covered_where_it_was() 
 def test_a_lost_face_far_from_where_its_motion_puts_it_gets_two_face_sized_regions_not_the_span() -> None:
     """A velocity learnt in a pan and carried on (into a zoom, say) puts the guess far from where
     the face was seen: both places are covered, each near the face's size, not the whole span."""
-    tracker = Tracker({KIND_CODES["face"]: 25})
+    tracker = Tracker(TrackerParams(hold_frames={KIND_CODES["face"]: 25}))
     for frame in range(3):  # a 20 px face moving 25 px per frame
         x = 100.0 + 25 * frame
         tracker.update(frame, Detections.from_boxes(np.array([[x, 100.0, x + 20, 120.0]], np.float32)))
@@ -199,3 +201,126 @@ def test_a_lost_face_far_from_where_its_motion_puts_it_gets_two_face_sized_regio
     last_seen = [150.0, 100.0, 170.0, 120.0]
     assert any(b[0] <= last_seen[0] and b[2] >= last_seen[2] for b in current.boxes), "where it was last seen"
     assert current.boxes[:, 2].max() > 280, "where its motion puts it"
+
+
+# -- evidence: looks, weak and confirmed tracks, revival, measured motion, cuts -------------------
+
+FACE = KIND_CODES["face"]
+FRAME = (0.0, 0.0, 640.0, 360.0)
+BOX = [100.0, 100.0, 140.0, 140.0]
+
+
+def look(min_size: float = 10.0) -> Look:
+    return Look(FACE, min_size, FRAME)
+
+
+def covered(step_or_dets, box=BOX) -> bool:
+    dets = getattr(step_or_dets, "current", step_or_dets)
+    x1, y1, x2, y2 = box
+    return bool(
+        (
+            (dets.boxes[:, 0] <= x1) & (dets.boxes[:, 1] <= y1) & (dets.boxes[:, 2] >= x2) & (dets.boxes[:, 3] >= y2)
+        ).any()
+    )
+
+
+def hit(score: float, box=BOX) -> Detections:
+    return Detections.from_boxes(np.array([box], np.float32), np.array([score], np.float32))
+
+
+def test_a_single_weak_hit_ends_at_the_first_pass_that_looks_where_it_is_and_finds_nothing() -> None:
+    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}))
+    assert covered(tracker.update(0, hit(0.3), looks=[look()]))
+    for frame in range(1, 6):  # no pass looked: it stays covered
+        assert covered(tracker.update(frame, None)), frame
+    assert not covered(tracker.update(6, Detections.empty(), looks=[look()]))
+    assert not any(covered(tracker.update(frame, None)) for frame in range(7, 20))
+
+
+def test_a_face_seen_strongly_outlives_one_pass_that_misses_it_then_ends() -> None:
+    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}))
+    tracker.update(0, hit(0.9), looks=[look()])
+    for frame in range(1, 13):
+        looks = [look()] if frame % 6 == 0 else []
+        assert covered(tracker.update(frame, Detections.empty() if looks else None, looks=looks)), frame
+    assert not covered(tracker.update(13, None))
+
+
+def test_passes_too_coarse_to_see_a_small_face_do_not_end_it() -> None:
+    tracker = Tracker(TrackerParams(hold_frames={FACE: 25}))
+    tracker.update(0, hit(0.3), looks=[look()])
+    for frame in range(1, 26):  # a coarse pass every other frame that sees only faces from 80 px
+        looks = [look(80.0)] if frame % 2 == 0 else []
+        assert covered(tracker.update(frame, Detections.empty() if looks else None, looks=looks)), frame
+    assert not covered(tracker.update(26, None)), "the hold still ends it"
+
+
+def push_all(lookahead: Lookahead, tracker: Tracker, script) -> list[Detections]:
+    out = []
+    for frame, (found, looks) in enumerate(script):
+        out += [d for _, d in lookahead.push(frame, None, tracker.update(frame, found, looks=looks))]
+    return out + [d for _, d in lookahead.flush()]
+
+
+def test_backfill_of_a_weak_hit_stops_at_the_last_pass_that_looked_a_strong_one_reaches_one_further() -> None:
+    for score, first in ((0.3, 7), (0.9, 1)):
+        params = TrackerParams(hold_frames={FACE: 0})
+        tracker, lookahead = Tracker(params), Lookahead(12, params)
+        script = [(Detections.empty(), [look()]) if f % 6 == 0 else (None, []) for f in range(12)] + [
+            (hit(score), [look()])
+        ]
+        out = push_all(lookahead, tracker, script)
+        assert [f for f, d in enumerate(out) if covered(d)] == list(range(first, 13)), score
+
+
+def test_a_track_ended_by_a_miss_and_found_again_soon_is_covered_between() -> None:
+    params = TrackerParams(hold_frames={FACE: 25})
+    tracker, lookahead = Tracker(params), Lookahead(12, params)
+    script = [(hit(0.3), [look()])] + [(None, [])] * 5 + [(Detections.empty(), [look()])]
+    script += [(None, [])] * 3 + [(hit(0.3), [look()])] + [(None, [])] * 2
+    out = push_all(lookahead, tracker, script)
+    assert all(covered(d) for d in out[:13]), [covered(d) for d in out]
+
+
+def test_a_guessed_box_follows_what_its_pixels_did() -> None:
+    """Between detections a face walks 3 px a frame in front of a still background: the flow moves
+    its box along, at its own size (no growth), where a fixed guess would fall behind."""
+    from redact.tracking.flow import BoxFlow
+
+    rng = np.random.default_rng(1)
+    background = (rng.random((360, 640, 3)) * 255).astype(np.uint8)
+    face = (rng.random((40, 40, 3)) * 255).astype(np.uint8)
+    flow, tracker = BoxFlow(), Tracker(TrackerParams(hold_frames={FACE: 25}, guess_margin=0.0))
+    for frame in range(8):
+        x = 100 + 3 * frame
+        image = background.copy()
+        image[100:140, x : x + 40] = face
+        flow.update(image)
+        step = tracker.update(frame, hit(0.9, [x, 100, x + 40, 140]) if frame == 0 else None, flow=flow)
+    assert np.allclose(step.current.boxes[0], [121, 100, 161, 140], atol=1.0), step.current.boxes
+
+
+def test_a_cut_between_two_dark_shots_of_similar_colour_is_found() -> None:
+    """The distance between the shots is under the fixed threshold; the shots' own frame-to-frame
+    distances are far smaller, so the cut stands out."""
+    import cv2
+
+    from redact.tracking.scenecut import CutDetector
+
+    def shot(seed: int, base: tuple[int, int, int]) -> np.ndarray:
+        r = np.random.default_rng(seed)
+        image = np.full((360, 640, 3), base, np.uint8)
+        for _ in range(12):  # a few dim lit shapes
+            x, y = int(r.integers(0, 560)), int(r.integers(0, 300))
+            colour = tuple(int(c) for c in np.clip(np.array(base) + r.integers(5, 40, 3), 0, 255))
+            cv2.circle(image, (x, y), int(r.integers(20, 60)), colour, -1)
+        return image
+
+    first, second = shot(3, (20, 18, 25)), shot(4, (20, 18, 25))
+    detector, fixed = CutDetector(), CutDetector()
+    frames = [np.roll(first, i, axis=1) for i in range(20)] + [np.roll(second, -i, axis=0) for i in range(20)]
+    cuts = [i for i, image in enumerate(frames) if detector.update(image)]
+    assert cuts == [20], cuts
+    fixed.threshold = 0.45
+    fixed._stands_out = lambda distance: False  # type: ignore[method-assign]  # the old rule alone
+    assert not any(fixed.update(image) for image in frames), "the fixed threshold alone misses this cut"

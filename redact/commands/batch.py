@@ -13,6 +13,8 @@ from redact.settings import Settings
 from .common import (
     CONFIG,
     EXECUTOR,
+    NONE,
+    OFF,
     QUIET,
     SIGNALLED,
     Workers,
@@ -34,16 +36,23 @@ def batch_command(
     output: Path = typer.Option(
         ..., "--output", "-o", help="Output folder (mirrors the input tree; holds redact-manifest.json)."
     ),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed at once."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed at once.", show_default=True),
     executor: str | None = EXECUTOR,
     cluster: str | None = typer.Option(
-        None, "--cluster", envvar="DASK_SCHEDULER_ADDRESS", help="Dask scheduler address (tcp://host:8786)."
+        None,
+        "--cluster",
+        envvar="DASK_SCHEDULER_ADDRESS",
+        help="Dask scheduler address (tcp://host:8786).",
+        show_default=NONE,
+        show_envvar=True,
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs this batch did not write."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace outputs this batch did not write.", show_default=OFF
+    ),
     *,
     values: dict[str, Any],
     config: Path | None = CONFIG,
-    report: Path | None = typer.Option(None, "--report", help="Write the batch summary as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Write the batch summary as JSON.", show_default=NONE),
     quiet: bool = QUIET,
 ) -> None:
     """Redact a whole archive folder; a second run skips finished files and retries failed ones."""

@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from redact.errors import ConfigError
-from redact.settings import DEFAULTS, HELP, Settings, load_config, parse_targets
+from redact.settings import DEFAULTS, DEFAULTS_SHOWN, HELP, Settings, load_config, parse_targets
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Recorder
@@ -51,9 +51,18 @@ FLAGS = {
 #: flags that set a setting to one value: --no-audio is --audio drop (and so it was before --audio took a mode)
 ALIASES = {"no_audio": ("--no-audio", "audio", "drop")}
 
-QUIET = typer.Option(False, "--quiet")
-CONFIG = typer.Option(None, "--config", help="TOML or JSON file of settings (options given here win).")
-EXECUTOR = typer.Option(None, "--executor", help="serial, process or dask (default: process when --jobs > 1).")
+#: --help's words for "not given": a switch that is off, an optional file that is not written
+OFF = "off"
+NONE = "none"
+
+QUIET = typer.Option(False, "--quiet", help="No progress bar or summary.", show_default=OFF)
+MUTE_HELP = "Silence every audio track from START to END seconds, e.g. 31.2-32 (a spoken name). Repeatable."
+CONFIG = typer.Option(
+    None, "--config", help="TOML or JSON file of settings (options given here win).", show_default=NONE
+)
+EXECUTOR = typer.Option(
+    None, "--executor", help="serial, process or dask.", show_default="process when --jobs > 1, else serial"
+)
 
 
 @dataclass
@@ -74,11 +83,16 @@ class Workers:
 
 
 def setting_option(name: str) -> Any:
-    """A typer option whose default and help come from the one defaults table."""
+    """A typer option whose default and help come from the one defaults table; --help shows every
+    default, those left to a detector or a preset (None) in words."""
     flags = FLAGS.get(name, ("--" + name.replace("_", "-"),))
+    default = getattr(DEFAULTS, name)
+    shown: bool | str = DEFAULTS_SHOWN.get(name, True)
+    if default is False and len(flags) == 1 and "/" not in flags[0]:  # a lone switch (a pair names its side)
+        shown = OFF
     if name == "targets":  # typed as one comma-separated string
-        return typer.Option(",".join(DEFAULTS.targets), *flags, help=HELP[name])
-    return typer.Option(getattr(DEFAULTS, name), *flags, help=HELP[name], show_default=True)
+        default = ",".join(DEFAULTS.targets)
+    return typer.Option(default, *flags, help=HELP[name], show_default=shown)
 
 
 def _setting_parameter(name: str) -> inspect.Parameter:
@@ -93,7 +107,7 @@ def _typed(ctx: typer.Context | None, name: str) -> bool:
 
 def _alias_parameter(alias: str) -> inspect.Parameter:
     flag, name, value = ALIASES[alias]
-    option = typer.Option(False, flag, help=f"Same as --{name.replace('_', '-')} {value}.")
+    option = typer.Option(False, flag, help=f"Same as --{name.replace('_', '-')} {value}.", show_default=OFF)
     return inspect.Parameter(alias, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool)
 
 

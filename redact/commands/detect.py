@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .common import QUIET, counted, detections_recorder, progress_bar, say, settings_from, with_settings
+from .common import NONE, QUIET, counted, detections_recorder, progress_bar, say, settings_from, with_settings
 
 DETECT_SETTINGS = (
     "targets",
@@ -31,11 +31,11 @@ def detect_command(
     ctx: typer.Context,
     input: Path = typer.Argument(..., help="Video to search."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Detections file (default: INPUT.detections.json)."
+        None, "--output", "-o", help="Detections file.", show_default="INPUT.detections.json beside the input"
     ),
     *,
     values: dict[str, Any],
-    config: Path | None = typer.Option(None, "--config", help="TOML or JSON file of settings."),
+    config: Path | None = typer.Option(None, "--config", help="TOML or JSON file of settings.", show_default=NONE),
     quiet: bool = QUIET,
 ) -> None:
     """Detect and track, and write the detections file for review (no video is written)."""

@@ -9,7 +9,7 @@ import typer
 
 from redact.settings import Settings, parse_targets
 
-from .common import QUIET, err, progress_bar, setting_option
+from .common import NONE, QUIET, err, progress_bar, setting_option
 
 if TYPE_CHECKING:
     from redact.media.source import VideoInfo
@@ -19,11 +19,18 @@ if TYPE_CHECKING:
 def preview_command(
     input: Path = typer.Argument(..., help="Video to preview."),
     tracks: Path | None = typer.Option(
-        None, "--tracks", help="Detections file; without it, detection runs first (default settings)."
+        None,
+        "--tracks",
+        help="Detections file; without it, detection runs first (default settings).",
+        show_default=NONE,
     ),
-    sheet: Path | None = typer.Option(None, "--sheet", help="Contact sheet PNG (default: INPUT.preview.png)."),
-    frames: int = typer.Option(16, "--frames", min=1, help="How many frames the sheet samples."),
-    video: Path | None = typer.Option(None, "--video", help="Also write a small preview video with boxes drawn."),
+    sheet: Path | None = typer.Option(
+        None, "--sheet", help="Contact sheet PNG.", show_default="INPUT.preview.png beside the input"
+    ),
+    frames: int = typer.Option(16, "--frames", min=1, help="How many frames the sheet samples.", show_default=True),
+    video: Path | None = typer.Option(
+        None, "--video", help="Also write a small preview video with boxes drawn.", show_default=NONE
+    ),
     targets: str = setting_option("targets"),
     quiet: bool = QUIET,
 ) -> None:

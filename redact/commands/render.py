@@ -11,6 +11,9 @@ from redact.errors import ConfigError
 from redact.settings import Settings
 
 from .common import (
+    MUTE_HELP,
+    NONE,
+    OFF,
     QUIET,
     check_side_files,
     mute_ranges,
@@ -25,8 +28,6 @@ from .common import (
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Plan
-
-MUTE_HELP = "Silence every audio track from START to END seconds, e.g. 31.2-32 (a spoken name). Repeatable."
 
 RENDER_SETTINGS = (
     "style",
@@ -49,21 +50,36 @@ def render_command(
     tracks: Path = typer.Option(
         ..., "--tracks", help="Detections file (from `redact detect` or --save-tracks), reviewed."
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4)."),
-    overwrite: bool = typer.Option(False, "--overwrite"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output file.", show_default="INPUT.redacted.mp4 beside the input"
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output file (never the input).", show_default=OFF
+    ),
     keep_visible: str = typer.Option(
-        "", "--keep-visible", help="Track ids to leave uncovered, e.g. 3,7 (people who consented)."
+        "",
+        "--keep-visible",
+        help="Track ids to leave uncovered, e.g. 3,7 (people who consented).",
+        show_default="none: every track covered",
     ),
     add_region: list[str] = typer.Option(
-        [], "--add-region", help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable."
+        [],
+        "--add-region",
+        help="Cover a box for a time range: START-END:x1,y1,x2,y2 (seconds, pixels). Repeatable.",
+        show_default=NONE,
     ),
     cover_all: list[str] = typer.Option(
-        [], "--cover-all", help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable."
+        [],
+        "--cover-all",
+        help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable.",
+        show_default=NONE,
     ),
-    mute: list[str] = typer.Option([], "--mute", help=MUTE_HELP),
+    mute: list[str] = typer.Option([], "--mute", help=MUTE_HELP, show_default=NONE),
     *,
     values: dict[str, Any],
-    report: Path | None = typer.Option(None, "--report"),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write a JSON report of the render and the settings used.", show_default=NONE
+    ),
     quiet: bool = QUIET,
 ) -> None:
     """Redact exactly what a (reviewed) detections file says, without detecting again."""

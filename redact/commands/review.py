@@ -10,7 +10,7 @@ import typer
 from redact.errors import Cancelled, RedactError
 from redact.settings import Settings
 
-from .common import err, progress_bar, settings_from, with_settings
+from .common import NONE, OFF, err, progress_bar, settings_from, with_settings
 
 if TYPE_CHECKING:
     from redact.review.studio.session import ReviewSession
@@ -23,18 +23,27 @@ def review_command(
     tracks: Path | None = typer.Option(
         None,
         "--tracks",
-        help="Detections file to review (default: INPUT.detections.json; detected first when missing).",
+        help="Detections file to review (detected first when missing).",
+        show_default="INPUT.detections.json beside the input",
     ),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Where the page's Render writes (default: INPUT.redacted.mp4)."
+        None,
+        "--output",
+        "-o",
+        help="Where the page's Render writes.",
+        show_default="INPUT.redacted.mp4 beside the input",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Let Render replace an existing output."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Let Render replace an existing output.", show_default=OFF
+    ),
     no_browser: bool = typer.Option(
-        False, "--no-browser", help="Print the page's address instead of opening a browser."
+        False, "--no-browser", help="Print the page's address instead of opening a browser.", show_default=OFF
     ),
     *,
     values: dict[str, Any],
-    config: Path | None = typer.Option(None, "--config", help="TOML or JSON file of settings for detection."),
+    config: Path | None = typer.Option(
+        None, "--config", help="TOML or JSON file of settings for detection.", show_default=NONE
+    ),
 ) -> None:
     """Check and correct a redaction in a local web page (127.0.0.1 only), then render and verify from it."""
     import webbrowser

@@ -15,6 +15,10 @@ from .batch import run_folder
 from .common import (
     CONFIG,
     EXECUTOR,
+    MUTE_HELP,
+    NONE,
+    OFF,
+    QUIET,
     Workers,
     check_side_files,
     counted,
@@ -40,41 +44,49 @@ JOBS = typer.Option(
     "-j",
     min=1,
     help="Parallel workers: files of a folder at once, or keyframe-aligned segments of one video.",
+    show_default=True,
 )
 CLUSTER = typer.Option(
     None,
     "--cluster",
     envvar="DASK_SCHEDULER_ADDRESS",
     help="Dask scheduler address (tcp://host:8786); runs the jobs on that cluster.",
+    show_default=NONE,
+    show_envvar=True,
 )
 
 
 @with_settings(*RUN_SETTINGS)
 def run_command(
     ctx: typer.Context,
-    input: Path = typer.Argument(..., help="Video to redact.", show_default=False),
+    input: Path = typer.Argument(..., help="Video, photo or folder to redact.", show_default=False),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="Output file (default: INPUT.redacted.mp4 beside the input)."
+        None,
+        "--output",
+        "-o",
+        help="Output file, or folder for a folder.",
+        show_default="beside the input: NAME.redacted.mp4, a photo NAME.redacted.EXT, a folder NAME.redacted/",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output file (never the input)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an existing output file (never the input).", show_default=OFF
+    ),
     *,
     values: dict[str, Any],
     config: Path | None = CONFIG,
-    report: Path | None = typer.Option(None, "--report", help="Write a JSON report of the run and the settings used."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write a JSON report of the run and the settings used.", show_default=NONE
+    ),
     save_tracks: Path | None = typer.Option(
-        None, "--save-tracks", help="Also write the detections file (for review, `redact render`)."
+        None, "--save-tracks", help="Also write the detections file (for review, `redact render`).", show_default=NONE
     ),
     jobs: int = JOBS,
     executor: str | None = EXECUTOR,
     cluster: str | None = CLUSTER,
-    mute: list[str] = typer.Option(
-        [],
-        "--mute",
-        help="Silence every audio track from START to END seconds, e.g. 31.2-32 (a spoken name). Repeatable.",
-    ),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or summary."),
+    mute: list[str] = typer.Option([], "--mute", help=MUTE_HELP, show_default=NONE),
+    quiet: bool = QUIET,
 ) -> None:
-    """Redact a video, photo or folder: detect, track and cover faces and plates, copy audio, strip metadata."""
+    """Find and cover faces and licence plates in a video, a photo or a folder of them, offline: detect, track
+    and cover them, copy the audio, strip the metadata."""
     from redact.media.picture import is_photo
 
     settings = settings_from(ctx, config, values)

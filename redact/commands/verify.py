@@ -9,7 +9,7 @@ import typer
 
 from redact.settings import Settings, parse_targets
 
-from .common import QUIET, check_side_files, out, progress_bar, say, setting_option, write_report
+from .common import NONE, QUIET, check_side_files, out, progress_bar, say, setting_option, write_report
 
 if TYPE_CHECKING:
     from redact.review.verify import VerifyReport
@@ -21,16 +21,20 @@ SHOWN = 50
 def verify_command(
     input: Path = typer.Argument(..., help="Redacted photo or video to check before publishing."),
     sheet: Path | None = typer.Option(
-        None, "--sheet", help="Contact sheet PNG of the frames in question (default: INPUT.verify.png)."
+        None,
+        "--sheet",
+        help="Contact sheet PNG of the frames in question (written when any is found).",
+        show_default="INPUT.verify.png beside the input",
     ),
     targets: str = setting_option("targets"),
-    every: int = typer.Option(1, "--every", min=1, help="Check every Nth frame (1 = all)."),
+    every: int = typer.Option(1, "--every", min=1, help="Check every Nth frame (1 = all).", show_default=True),
     threshold: float = typer.Option(
         0.6,
         "--threshold",
         help="Report detections scoring at least this (large faces from half of it). Covered regions can score up to ~0.3 as face-shaped blobs; lower it to see weaker candidates.",
+        show_default=True,
     ),
-    report: Path | None = typer.Option(None, "--report", help="Write the findings as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Write the findings as JSON.", show_default=NONE),
     quiet: bool = QUIET,
 ) -> None:
     """Look again with the most thorough settings: report faces, plates, metadata or streams left. Exit 1 if any."""

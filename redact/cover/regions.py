@@ -15,9 +15,6 @@ _UP_BIAS = {KIND_CODES["face"]: 1.4}
 #: whatever the face's size, so small faces need a larger share than the margin alone, while a
 #: large face's margin stays a share of it (a crowd's regions stay the size of its faces).
 FACE_MARGIN_PX = 4.0
-#: Boxes the tracker filled in (predicted, interpolated, backfilled) are guesses of where a face
-#: went: they get this much more margin than boxes a detector found.
-FILLED_MARGIN = 0.25
 
 
 def margins(settings: Settings) -> dict[int, float]:
@@ -39,7 +36,8 @@ def _per_kind(table: dict[int, float], kinds: np.ndarray, default: float) -> np.
 
 def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:
     """Boxes grown by ``margin`` x size on each side (per kind code; faces also by
-    ``FACE_MARGIN_PX``), unclipped, float x1 y1 x2 y2."""
+    ``FACE_MARGIN_PX``), unclipped, float x1 y1 x2 y2. A box the tracker guessed comes already
+    sized by its uncertainty (redact.tracking.params.TrackerParams), so it grows like any other."""
     boxes = detections.boxes.astype(np.float32, copy=True)
     if not len(boxes):
         return boxes
@@ -48,7 +46,6 @@ def grow(detections: Detections, margins: dict[int, float]) -> np.ndarray:
     m = _per_kind(margins, detections.kinds, 0.0)
     faces = (detections.kinds == KIND_CODES["face"]) & (m > 0)
     m = np.where(faces, m + FACE_MARGIN_PX / np.maximum((w + h) / 2, 1.0), m)
-    m = np.where(faces & detections.filled, m + FILLED_MARGIN, m)
     up = _per_kind(_UP_BIAS, detections.kinds, 1.0)
     boxes[:, 0] -= m * w
     boxes[:, 2] += m * w

@@ -24,6 +24,17 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> Detections: ...
 
 
+@runtime_checkable
+class Sighted(Protocol):
+    """A detector that says how small an object each of its passes finds reliably: the tracker
+    takes a pass that found nothing where such an object should be as evidence that it is gone."""
+
+    def sight(self, height: int, width: int, coarse: bool = False) -> float | None:
+        """The smallest size (mean of width and height, frame pixels) the full pass (or the coarse
+        one) finds reliably in a frame of this size; None: no claim."""
+        ...
+
+
 # name -> "module:factory"; the factory takes keyword options and returns a Detector.
 # Adding a detector: one module with a ``create(**options)`` factory, and one line here.
 _BACKENDS: dict[str, str] = {

@@ -50,6 +50,10 @@ ZOOM_OVERLAP = 32  # zoom targets faces < 32 px, so a tile overlap of 32 px sees
 MERGE_IOU = 0.5  # boxes overlapping more than this are the same face (merged into their union)
 LARGE_FACE = 16  # px wide in the frame: from here a face is recognisable, so a miss is a leak
 LARGE_FACE_RELIEF = 0.5  # such faces are kept from threshold * this
+#: the network finds faces from about this size at its input reliably (from ~12 px weakly): a
+#: pass at scale s that finds nothing where a face of SIGHT_PX / s frame pixels should be is
+#: evidence that it is gone (redact.detections.Look)
+SIGHT_PX = 20.0
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,12 @@ class CenterFaceDetector:
         h, w = rgb.shape[:2]
         b, s, _ = self._run(rgb, overview_scale(max(h, w)))
         return self._finish(b, s, w, h)
+
+    def sight(self, height: int, width: int, coarse: bool = False) -> float:
+        """Smallest face (frame pixels) the full or coarse pass finds reliably on such a frame."""
+        long_side = max(height, width)
+        scale = overview_scale(long_side) if coarse else max(self.preset.scales(long_side))
+        return SIGHT_PX / scale
 
     @staticmethod
     def _rgb(image: np.ndarray) -> np.ndarray:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from redact.detections import Detections
-from redact.detectors.base import Detector, create_detector
+from redact.detections import KIND_CODES, Detections, Look
+from redact.detectors.base import Detector, Sighted, create_detector
 from redact.detectors.onnx import default_threads
 from redact.settings import Settings
 
@@ -64,6 +65,15 @@ def detection_stage(settings: Settings, detectors: Mapping[str, Detector]) -> De
     return DetectionStage(detectors, intervals(settings, targets), coarse_intervals(settings, targets))
 
 
+@dataclass
+class Scan:
+    """What the detection stage did on one frame: what it found (None: no detector was due) and
+    where it looked (:class:`~redact.detections.Look`, for detectors that say what they see)."""
+
+    found: Detections | None
+    looks: list[Look] = field(default_factory=list)
+
+
 class DetectionStage:
     """Runs each detector on its schedule: the full pass every ``every[target]`` frames (other
     targets than the first half an interval later, so heavy frames do not pile up), and the
@@ -83,14 +93,22 @@ class DetectionStage:
         self.calls = dict.fromkeys(self.detectors, 0)
         self.coarse_calls = dict.fromkeys(self.coarse, 0)
 
-    def run(self, index: int, image: np.ndarray, force: bool = False) -> Detections | None:
-        """Detections for this frame, or None when no detector was due (force: a first frame or a cut)."""
-        parts = []
+    def run(self, index: int, image: np.ndarray, force: bool = False) -> Scan:
+        """Detect on this frame if a detector is due (force: a first frame or a cut)."""
+        parts, looks = [], []
+        height, width = image.shape[:2]
         for target, detector in self.detectors.items():
+            coarse = False
             if force or index % self.every[target] == self.phase[target]:
                 parts.append(detector.detect(image))
                 self.calls[target] += 1
             elif target in self.coarse and index % self.coarse[target] == 0:
                 parts.append(detector.detect_coarse(image))  # type: ignore[attr-defined]
                 self.coarse_calls[target] += 1
-        return Detections.merge(parts) if parts else None
+                coarse = True
+            else:
+                continue
+            sight = detector.sight(height, width, coarse) if isinstance(detector, Sighted) else None
+            if sight is not None:
+                looks.append(Look(KIND_CODES[detector.kind], sight, (0.0, 0.0, float(width), float(height))))
+        return Scan(Detections.merge(parts) if parts else None, looks)

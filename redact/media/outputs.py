@@ -81,6 +81,27 @@ def partial_affixes(final_path: Path) -> tuple[str, str]:
     return f".{stem}.", end
 
 
+def _umask() -> int:
+    """The process's umask. Linux tells it in /proc without changing it; elsewhere it is set and put
+    back at once (to 077, so a file another thread creates in that instant is private, not open)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def publish_mode(path: Path | str) -> None:
+    """Give a finished output the mode a new file gets under the umask: temporary files are private
+    (mkstemp), but the output is for colleagues on the same server to read too."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDWR)  # Windows syncs only a handle open for writing
     try:
@@ -136,6 +157,7 @@ def atomic_output(final_path: Path, overwrite: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         try:
+            publish_mode(tmp)
             _fsync(tmp)
             _claim(tmp, final_path, overwrite)
             _fsync_folder(final_path.parent)

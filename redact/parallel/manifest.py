@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from redact.errors import OutputError
-from redact.media.outputs import file_sha256
+from redact.media.outputs import file_sha256, publish_mode
 from redact.settings import Settings
 
 MANIFEST_NAME = "redact-manifest.json"
@@ -94,6 +94,7 @@ class Manifest:
                 f.write("\n")
                 f.flush()
                 os.fsync(f.fileno())
+            publish_mode(name)
             os.replace(name, self.path)
         except BaseException as exc:
             with contextlib.suppress(OSError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,9 +32,12 @@ from redact.media.source import Frame, VideoInfo, VideoSource, probe
 from redact.media.timeline import frames_in
 from redact.pipeline.threads import Consumer, Producer
 from redact.settings import Settings
+from redact.tracking.flow import BoxFlow
+from redact.tracking.lookahead import Lookahead
 from redact.tracking.motion import CameraMotion
+from redact.tracking.params import TrackerParams
 from redact.tracking.scenecut import CutDetector
-from redact.tracking.tracker import Lookahead, Tracker
+from redact.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Plan
@@ -149,8 +152,9 @@ def decoding(source: VideoSource, report: RunReport) -> Iterator[Iterator[tuple[
 
 
 def hold_frames(stage: DetectionStage, seconds: float, frame_rate: Fraction) -> dict[int, int]:
-    """Frames a lost track stays covered, per kind: ``seconds``, and never less than the gap between
-    two runs of its detector (so a scheduled skip never uncovers it)."""
+    """The most frames a lost track stays covered while no detector pass looks at it, per kind:
+    ``seconds``, and never less than two gaps between runs of its detector (so a scheduled skip
+    never uncovers it). A pass that looks and misses it ends it sooner (TrackerParams)."""
     every = stage.every
     return {
         KIND_CODES[TARGET_KINDS.get(t, "face")]: max(frames_in(seconds, frame_rate), 2 * k + 1)
@@ -162,28 +166,43 @@ class FrameTracker:
     """Detection on its schedule, scene cuts, camera motion, the tracker and its look-ahead, one frame
     at a time: :meth:`push` returns the frames whose final detections are known."""
 
-    def __init__(self, stage: DetectionStage, settings: Settings, info: VideoInfo, report: RunReport) -> None:
+    def __init__(
+        self,
+        stage: DetectionStage,
+        settings: Settings,
+        info: VideoInfo,
+        report: RunReport,
+        params: TrackerParams | None = None,
+    ) -> None:
         rate = info.frame_rate or Fraction(25)
         self.stage, self.report = stage, report
-        self.tracker = Tracker(hold_frames(stage, settings.hold, rate))
-        self.lookahead = Lookahead(max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1)))
+        backfill = max(frames_in(settings.backfill, rate), max(stage.every.values(), default=1))
+        params = replace(
+            params or TrackerParams(), hold_frames=hold_frames(stage, settings.hold, rate), revive_frames=backfill
+        )
+        self.tracker = Tracker(params)
+        self.lookahead = Lookahead(backfill, params)
         self.cuts = CutDetector(settings.scene_cut)
         self.camera = CameraMotion()
+        self.flow = BoxFlow()
 
     def push(self, frame: Frame, entry: Any) -> list[tuple[Any, Detections]]:
         """Detect and track ``frame``; ``entry`` travels with it to the output."""
         report = self.report
         with report.timing("detect"):
             cut = self.cuts.update(frame.image)
-            found = self.stage.run(frame.index, frame.image, force=cut or frame.index == 0)
-        if found is not None:
-            report.count_detections(found)
+            scan = self.stage.run(frame.index, frame.image, force=cut or frame.index == 0)
+        if scan.found is not None:
+            report.count_detections(scan.found)
         with report.timing("track"):
             if cut:  # a new shot: no track and no motion carries over
                 self.tracker.reset()
                 self.camera.reset()
+                self.flow.reset()
             moved = self.camera.update(frame.image)
-            step = self.tracker.update(frame.index, found, moved)
+            self.flow.update(frame.image)
+            height, width = frame.image.shape[:2]
+            step = self.tracker.update(frame.index, scan.found, moved, scan.looks, self.flow, (width, height))
             return self.lookahead.push(frame.index, entry, step, cut=cut, camera=moved)
 
 
@@ -194,10 +213,11 @@ def track_video(
     on_frame: FrameHandler,
     report: RunReport,
     on_progress: ProgressCallback | None = None,
+    tracker: TrackerParams | None = None,
 ) -> None:
     """Decode in a thread, detect and track here, and hand each finished frame (with the audio after it) to ``on_frame``."""
     info = source.info
-    tracking = FrameTracker(stage, settings, info, report)
+    tracking = FrameTracker(stage, settings, info, report, tracker)
     seen_tracks: set[tuple[int, int]] = set()
     frames = 0
 
@@ -310,12 +330,14 @@ def redact_video(
     on_progress: ProgressCallback | None = None,
     on_frame: FrameCallback | None = None,
     plan: Plan | None = None,
+    tracker: TrackerParams | None = None,
     mute: Sequence[tuple[float, float]] = (),
 ) -> RunReport:
     """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded.
 
-    With ``plan`` (a loaded detections file) the regions come from it and no detector runs. ``mute``
-    (seconds from the first frame, with the plan's own) are silenced in every audio track.
+    With ``plan`` (a loaded detections file) the regions come from it and no detector runs.
+    ``tracker`` tunes the tracker (its hold comes from ``settings``). ``mute`` (seconds from the first
+    frame, with the plan's own) are silenced in every audio track.
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -341,7 +363,7 @@ def redact_video(
         report.warnings.extend(audio_notes(settings, info, len(source.container.streams.audio), mute))
         hand_over = with_frame_callback(encode, on_frame)
         if stage is not None:
-            track_video(source, stage, settings, hand_over, report, on_progress)
+            track_video(source, stage, settings, hand_over, report, on_progress, tracker)
         elif plan is not None:
             replay_video(source, plan, hand_over, report, on_progress)
     report.seconds = time.perf_counter() - started

@@ -15,11 +15,15 @@ Schema ``redact-detections`` version 1 (JSON)::
                                                   {"time": 2.5, "box": [...]}],
                   "start": null, "end": null}],   # optional frame/time range; default: first..last keyframe
       "cover_all": [{"start": 12.0, "end": 14.5}], # seconds in which the whole frame is covered
-      "mute": [{"start": 31.2, "end": 32.0}]       # seconds of sound silenced (or a tone) in every audio track
+      "mute": [{"start": 31.2, "end": 32.0}],      # seconds of sound silenced (or a tone) in every audio track
+      "filled_margin": 0.0                         # extra margin of tracker-filled face boxes (see below)
     }
 
 Boxes are in pixels of the upright frame; ``detected`` is 1 when the detector
-found the box and 0 when the tracker filled it in. Loading validates the file
+found the box and 0 when the tracker filled it in. Filled boxes are stored as large as the
+tracker's doubt about them; files written before the tracker sized its guesses lack
+``filled_margin`` and their filled face boxes are grown by ``LEGACY_FILLED_MARGIN`` of their size
+per side when covered, as those versions did. Loading validates the file
 and its match with the video; a file that cannot be trusted is refused, never
 partly applied. Times are seconds from the first frame. ``mute`` is optional (files without it load
 unchanged) and needs a seconds range: the sound has no frames.
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from redact.boxes import grown
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.errors import DetectionsFileError
 from redact.media.outputs import file_sha256
@@ -46,6 +51,8 @@ from redact.media.timeline import Timeline
 
 SCHEMA = "redact-detections"
 VERSION = 1
+#: what covering added to every tracker-filled face box before guesses were sized by the tracker
+LEGACY_FILLED_MARGIN = 0.25
 
 
 def video_facts(info: VideoInfo) -> dict[str, Any]:
@@ -98,6 +105,7 @@ class Recorder:
             "manual": [],
             "cover_all": [],
             "mute": [{"start": start, "end": end} for start, end in self.mute],
+            "filled_margin": 0.0,
         }
 
     def write(self, path: Path) -> Path:
@@ -124,6 +132,7 @@ class Plan:
     by_frame: dict[int, list[Entry]] = field(default_factory=dict)
     cover_all: list[tuple[int, int]] = field(default_factory=list)  # inclusive frame ranges
     mute: list[tuple[float, float]] = field(default_factory=list)  # seconds from the first frame, start < end
+    filled_margin: float = 0.0  # grows tracker-filled face boxes (files from before guesses were sized)
 
     @property
     def frame_count(self) -> int:
@@ -140,6 +149,10 @@ class Plan:
         if not entries:
             return Detections.empty()
         boxes, scores, kinds, ids, filled = (np.array(column) for column in zip(*entries))
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        legacy = filled & (kinds == KIND_CODES["face"])
+        if self.filled_margin and legacy.any():
+            boxes[legacy] = grown(boxes[legacy], self.filled_margin)
         return Detections(boxes, scores, kinds, ids, filled)
 
 
@@ -176,7 +189,7 @@ def from_data(
     name: str = "the data",
 ) -> tuple[Plan, dict[str, Any]]:
     """Validate an already-parsed detections file (``load`` without the reading; the review page edits in memory)."""
-    plan = Plan(_timeline(data, info, check_hash, name))
+    plan = Plan(_timeline(data, info, check_hash, name), filled_margin=_filled_margin(data))
     known_ids = _add_tracks(plan, _list(data, "tracks"), keep_visible)
     missing = set(keep_visible) - known_ids
     if missing:
@@ -194,6 +207,13 @@ def from_data(
     for m, span in enumerate(_list(data, "mute")):
         add_mute(plan, span, f"mute[{m}]")
     return plan, data
+
+
+def _filled_margin(data: dict[str, Any]) -> float:
+    value = data.get("filled_margin", LEGACY_FILLED_MARGIN)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise _fail(f"'filled_margin' {value!r} must be a number from 0 to 1")
+    return float(value)
 
 
 def _timeline(data: Any, info: VideoInfo, check_hash: bool, name: str) -> Timeline:

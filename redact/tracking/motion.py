@@ -32,9 +32,11 @@ class CameraMotion:
     def __init__(self) -> None:
         self._previous: np.ndarray | None = None
         self._scale = 1.0
+        self._last = identity()  # the last estimate, in the small copy's pixels
 
     def reset(self) -> None:
         self._previous = None
+        self._last = identity()
 
     def update(self, image: np.ndarray) -> np.ndarray:
         grey = self._small_grey(image)
@@ -44,8 +46,20 @@ class CameraMotion:
         corners = cv2.goodFeaturesToTrack(previous, MAX_CORNERS, 0.01, 6, blockSize=5)
         if corners is None or len(corners) < MIN_POINTS:
             return identity()
-        moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, grey, corners, None, winSize=(15, 15), maxLevel=2)
+        # a camera keeps moving as it moved: the search starts where the last motion puts each
+        # corner, so a fast zoom or pan stays within the search's reach
+        ahead = (corners.reshape(-1, 2) @ self._last[:2, :2].T + self._last[:2, 2]).reshape(-1, 1, 2)
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            previous,
+            grey,
+            corners,
+            ahead.astype(np.float32),
+            winSize=(15, 15),
+            maxLevel=2,
+            flags=cv2.OPTFLOW_USE_INITIAL_FLOW,
+        )
         ok = status.reshape(-1) == 1
+        self._last = identity()  # unless this frame's estimate says otherwise
         if ok.sum() < MIN_POINTS:
             return identity()
         before, after = corners[ok].reshape(-1, 2), moved[ok].reshape(-1, 2)
@@ -58,6 +72,7 @@ class CameraMotion:
             or not self._trustworthy(before[inliers.reshape(-1) == 1], len(before), grey.shape)
         ):
             return identity()
+        self._last[:2] = fit
         return self._to_frame_pixels(fit)
 
     @staticmethod
