@@ -4,10 +4,11 @@ Each short window of sound (about 50 ms, three quarters overlapping) is split in
 envelope (the vocal tract: formants, tilt; a cepstrum smoothed over ``LIFTER_SECONDS``) and its fine
 structure (the harmonics of the voice's pitch). Then, with parameters drawn once per run:
 
-- the harmonics move by a pitch factor (3-7 semitones up or down, with a slow drift of up to a
+- the harmonics move by a pitch factor (4-8 semitones up or down, with a slow drift of 0.3-1
   semitone so the voice's own intonation is not kept exactly);
-- the envelope's frequencies are warped by a formant factor (a vocal tract 10-25% longer or shorter,
-  bent a little so low and high formants move by different amounts) and tilted;
+- the envelope's frequencies are warped by a formant factor (0.2-0.4 octave up or down: formants
+  15-32% higher, or 13-24% lower; bent a little so low and high formants move by different amounts)
+  and tilted;
 - the envelope's detail (how sharp each formant is, how deep the valleys: much of what makes a
   voice one person's) is flattened towards its mean, keeping the broad shape that carries the words.
 
