@@ -44,7 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from redact.audio.disguise import VoiceDisguise, draw_params  # noqa: E402
+from redact.audio.disguise import DisguiseParams, VoiceDisguise, draw_params  # noqa: E402
 
 RATE = 16000
 
@@ -61,14 +61,39 @@ def load(path: Path) -> np.ndarray:
 
 def disguise(
     samples: np.ndarray, rng: np.random.Generator, rate: int = RATE, block: int = 4096
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, float, DisguiseParams]:
     """One run of the disguise (its own random draw) over ``samples`` (channels x n), in blocks as the
-    tool feeds it; the result and the CPU seconds it took."""
-    voice = VoiceDisguise(rate, samples.shape[0], draw_params(rng))
+    tool feeds it; the result, the CPU seconds it took and the draw (for the diagnostic by draw)."""
+    params = draw_params(rng)
+    voice = VoiceDisguise(rate, samples.shape[0], params)
     started = time.process_time()
     out = [voice.process(samples[:, i : i + block]) for i in range(0, samples.shape[1], block)]
     out.append(voice.flush())
-    return np.concatenate(out, axis=1), time.process_time() - started
+    return np.concatenate(out, axis=1), time.process_time() - started, params
+
+
+def ignorant_by_draw(
+    clean: np.ndarray, test: np.ndarray, speakers: list[str], draws: list[DisguiseParams]
+) -> dict[str, dict[str, float]]:
+    """A diagnostic, not a target: the ignorant attacker's EER with the tested utterances split by the
+    direction of their draw (which draws keep more of the speaker)."""
+    groups = {
+        "pitch_up": lambda p: p.pitch > 1,
+        "pitch_down": lambda p: p.pitch < 1,
+        "formant_up": lambda p: p.formant > 1,
+        "formant_down": lambda p: p.formant < 1,
+        "same_direction": lambda p: (p.pitch > 1) == (p.formant > 1),
+        "opposite_directions": lambda p: (p.pitch > 1) != (p.formant > 1),
+    }
+    found = {}
+    for name, chosen in groups.items():
+        scores, same = [], []
+        for i in range(len(speakers)):
+            for j in (j for j in range(len(speakers)) if j != i and chosen(draws[j])):
+                scores.append(float(clean[i] @ test[j]))
+                same.append(speakers[i] == speakers[j])
+        found[name] = {"eer": eer(scores, same), "utterances": sum(map(chosen, draws))}
+    return found
 
 
 def aac_round_trip(samples: np.ndarray, rate: int = RATE) -> np.ndarray:
@@ -154,7 +179,7 @@ def recogniser() -> Callable[[np.ndarray], str]:
 
 def speed_48k_stereo(rng: np.random.Generator, seconds: float = 30.0) -> float:
     noise = (0.1 * rng.standard_normal((2, int(48000 * seconds)))).astype(np.float32)
-    _, cpu = disguise(noise, rng, rate=48000)
+    _, cpu, _ = disguise(noise, rng, rate=48000)
     return seconds / cpu
 
 
@@ -182,11 +207,14 @@ def main() -> None:
         [],
         [],
     ]  # two runs of every utterance: tested, and enrolled by the informed attacker
+    draws: list[DisguiseParams] = []  # of the tested run
     for version in disguised:
         for samples in clean:
-            out, seconds = disguise(samples[None, :], rng)
+            out, seconds, params = disguise(samples[None, :], rng)
             version.append(out[0])
             cpu += seconds
+            if version is disguised[0]:
+                draws.append(params)
     total = sum(len(s) for s in clean) / RATE
 
     def embed(samples: list[np.ndarray]) -> np.ndarray:
@@ -200,6 +228,7 @@ def main() -> None:
         "eer": {
             name: attacker_eers(emb_clean, emb_test, emb_enrol, speakers, keep) for name, keep in halves(labels).items()
         },
+        "ignorant_by_draw": ignorant_by_draw(emb_clean, emb_test, speakers, draws),
         "halves": {name: sorted(keep) for name, keep in halves(labels).items() if name != "all"},
         "speed_x_realtime": {
             "16k_mono_speech": round(2 * total / cpu, 1),
