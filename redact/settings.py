@@ -19,6 +19,8 @@ TARGETS = ("faces", "plates", "text")
 QUALITIES = ("fast", "balanced", "thorough")
 STYLES = ("blur", "pixelate", "fill")
 SHAPES = ("ellipse", "rect")
+AUDIO_MODES = ("keep", "disguise", "drop")
+MUTE_STYLES = ("silence", "tone")
 #: bounds on what the look-ahead keeps in memory (60 frames of 4K are ~1.5 GB)
 MAX_EVERY = 60
 MAX_BACKFILL = 2.0
@@ -51,7 +53,8 @@ class Settings:
     # veryfast: ~2x the speed of "fast" at crf 20 for a few % more bytes; redacted copies are
     # for publishing, the original stays the master
     preset: str = "veryfast"
-    audio: bool = True
+    audio: str = "keep"
+    mute_style: str = "silence"
     keep_metadata: bool = False
     # compute
     device: str = "cpu"
@@ -71,6 +74,10 @@ class Settings:
         _choice("quality", self.quality, QUALITIES)
         _choice("style", self.style, STYLES)
         _choice("shape", self.shape, SHAPES)
+        if isinstance(self.audio, bool):  # files written before --audio took a mode: true = keep, false = drop
+            object.__setattr__(self, "audio", "keep" if self.audio else "drop")
+        _choice("audio", self.audio, AUDIO_MODES)
+        _choice("mute style", self.mute_style, MUTE_STYLES)
         for name in ("face_threshold", "plate_threshold"):
             value = getattr(self, name)
             if value is not None and not 0.0 < value < 1.0:
@@ -126,7 +133,8 @@ HELP: dict[str, str] = {
     "codec": "Video encoder (libx264 by default).",
     "crf": "Encoder quality, 0-51 (lower is better quality and larger files).",
     "preset": "Encoder speed preset (ultrafast ... veryslow).",
-    "audio": "Copy the audio unchanged. Voices identify people too: --no-audio drops every audio track.",
+    "audio": "Voices identify people too: keep copies every audio track unchanged, disguise re-encodes each with the voices disguised (pitch and formants moved by amounts drawn at random for each run), drop leaves them out (--no-audio is the same as --audio drop).",
+    "mute_style": "How muted ranges (--mute) sound: silence, or a tone.",
     "keep_metadata": "Keep the input's container and stream tags (creation time, GPS, device). Off by default; data, subtitle and attachment streams are never copied.",
     "device": "Where models run: cpu, or an ONNX Runtime provider such as cuda, coreml, dml, openvino.",
     "threads": "CPU threads for each detector.",

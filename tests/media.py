@@ -385,3 +385,79 @@ def audio_offset(path: Path) -> float:
         # FFmpeg's AAC encoder primes with 1024 samples that players skip
         priming = Fraction(1024, audio.codec_context.sample_rate) if audio.codec_context.name == "aac" else 0
         return float(firsts["audio"] + priming - firsts["video"])
+
+
+#: when the synthetic voice of write_voice_clip speaks (seconds from the first frame)
+VOICED = ((0.30, 0.70), (1.00, 1.55))
+
+
+def voice(rate: int, seconds: float, f0: float = 140.0, spans: tuple[tuple[float, float], ...] = VOICED) -> np.ndarray:
+    """A vowel-like voice: harmonics of a gliding pitch under three formant peaks, on during ``spans``."""
+    t = np.arange(round(seconds * rate)) / rate
+    pitch = f0 * (1 + 0.08 * np.sin(2 * np.pi * 1.5 * t))
+    phase = 2 * np.pi * np.cumsum(pitch) / rate
+    out = np.zeros_like(t)
+    for k in range(1, int(rate / 2 / (f0 * 1.1))):
+        hz = k * pitch
+        gain = sum(np.exp(-(((hz - f) / bw) ** 2)) for f, bw in ((700, 130), (1200, 160), (2600, 250)))
+        out += (gain + 0.02) * np.sin(k * phase)
+    on = np.zeros_like(t)
+    for a, b in spans:
+        on[(t >= a) & (t < b)] = 1.0
+    return (0.25 * out / np.abs(out).max() * on).astype(np.float32)
+
+
+def write_voice_clip(
+    path: Path,
+    *,
+    codec: str = "aac",
+    rate: int = 48000,
+    channels: int = 2,
+    fmt: str | None = None,
+    frames: int = 50,
+    fps: int = 25,
+    audio_start: float = 0.0,
+    gop: int | None = None,
+) -> Path:
+    """A clip with a voice track (see :func:`voice`) that starts ``audio_start`` s after the first frame;
+    ``gop``: a keyframe every so many frames (for segments)."""
+    layout = "stereo" if channels == 2 else "mono"
+    sound = voice(rate, frames / fps - audio_start, spans=tuple((a - audio_start, b - audio_start) for a, b in VOICED))
+    with av.open(str(path), "w", format=fmt) as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        video.options = {"crf": "12", "preset": "ultrafast"}
+        if gop:
+            video.options = {**video.options, "g": str(gop), "keyint_min": str(gop), "sc_threshold": "0"}
+        audio = container.add_stream(codec, rate=rate)
+        audio.layout = layout
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(pattern(160, 120, i), format="bgr24")
+            frame.pts = i
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        first = round(audio_start * rate)
+        for at in range(0, len(sound), 1024):
+            chunk = np.stack([sound[at : at + 1024]] * channels)
+            if codec.startswith("pcm") or codec == "flac":
+                pcm = (chunk.T.reshape(1, -1) * 32767).astype(np.int16)
+                samples = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
+            else:
+                samples = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format="fltp", layout=layout)
+            samples.sample_rate, samples.pts, samples.time_base = rate, first + at, Fraction(1, rate)
+            container.mux(audio.encode(samples))
+        container.mux(audio.encode(None))
+    return path
+
+
+def decode_audio(path: Path) -> tuple[np.ndarray, int, Fraction]:
+    """The first audio track as float samples (channels x samples), its rate and its first sample's time."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        to_float = av.AudioResampler(format="fltp", layout=stream.layout, rate=stream.codec_context.sample_rate)
+        blocks, start = [], None
+        for frame in container.decode(stream):
+            if start is None:
+                start = frame.pts * frame.time_base
+            blocks += [f.to_ndarray() for f in to_float.resample(frame)]
+        return np.concatenate(blocks, axis=1), stream.codec_context.sample_rate, start or Fraction(0)

@@ -1,11 +1,12 @@
 """The review page in a real browser (Chromium from the system's packages, driven by Playwright).
 
-Two faces: keep one visible, draw a manual box where there is no face, save,
-render; then the output's pixels must show exactly those choices.
+Two faces: keep one visible, draw a manual box where there is no face, mute a stretch of the sound
+(undone and redone), save, render; then the output's pixels and samples must show exactly those choices.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import EXACT, ScriptedDetector
-from media import checker, decode_frames, pattern, write_clip
+from media import checker, decode_audio, decode_frames, pattern, write_clip
 
 from redact.media.source import probe
 from redact.pipeline.video import detect_video
@@ -45,6 +46,7 @@ A, B = [40, 40, 100, 100], [200, 40, 260, 100]  # two "faces"
 C = [340, 140, 420, 200]  # an area with no face (a badge, say)
 MANUAL_FIRST, MANUAL_LAST = 5, 12
 SHIFT = 42  # pixels the manual box is moved left at its last frame
+MUTE_FIRST, MUTE_LAST = 8, 15  # frames whose sound is muted
 
 
 def clip(path: Path) -> Path:
@@ -54,7 +56,7 @@ def clip(path: Path) -> Path:
         for x1, y1, x2, y2 in (A, B, C):
             image[y1:y2, x1:x2] = checker(x2 - x1, y2 - y1)
         images.append(image)
-    return write_clip(path, frames=FRAMES, size=(W, H), images=images)
+    return write_clip(path, frames=FRAMES, size=(W, H), images=images, audio=True)
 
 
 def hidden(image: np.ndarray, box: list[int], from_x: int | None = None) -> float:
@@ -138,6 +140,17 @@ def test_keep_one_face_draw_a_box_save_render(served, tmp_path: Path) -> None:
         sync_api.expect(page.locator("#manual li")).to_contain_text("2 key frame(s)")
         page.screenshot(path=str(tmp_path / "3-manual.png"))
 
+        go_to(page, MUTE_FIRST)
+        page.click("#mute-from")
+        go_to(page, MUTE_LAST)
+        page.click("#mute-to")
+        sync_api.expect(page.locator("#mute li")).to_contain_text(f"frames {MUTE_FIRST}-{MUTE_LAST}")
+        page.keyboard.press("Control+z")
+        sync_api.expect(page.locator("#mute li")).to_have_count(0)
+        page.keyboard.press("Control+Shift+z")
+        sync_api.expect(page.locator("#mute li")).to_have_count(1)
+        page.screenshot(path=str(tmp_path / "3b-muted.png"))
+
         page.click("#save")
         sync_api.expect(page.locator("#save")).to_have_text("Save")
         page.click("#render")
@@ -147,6 +160,15 @@ def test_keep_one_face_draw_a_box_save_render(served, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "4-rendered.png"))
         browser.close()
     assert not errors, errors
+
+    times = session.timeline.frame_seconds
+    assert json.loads(session.tracks_path.read_text())["mute"] == [
+        {"start": times[MUTE_FIRST], "end": times[MUTE_LAST + 1]}
+    ]
+    sound, rate, start = decode_audio(session.output)
+    first, last = (round((times[i] - float(start)) * rate) for i in (MUTE_FIRST, MUTE_LAST + 1))
+    assert not sound[:, first:last].any(), "the muted frames' sound is not silent"
+    assert np.abs(sound[:, : first - 2048]).max() > 0.1 and np.abs(sound[:, last + 2048 :]).max() > 0.1
 
     kept = next(t for t in session.data["tracks"] if t["id"] == kept_id)
     kept_box, other_box = (A, B) if kept["boxes"][0][1:5] == A else (B, A)

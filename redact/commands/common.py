@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from redact.errors import ConfigError
 from redact.settings import DEFAULTS, DEFAULTS_SHOWN, HELP, Settings, load_config, parse_targets
 
 if TYPE_CHECKING:
@@ -43,15 +44,19 @@ Command = Callable[..., None]
 #: option names that are not simply --the-setting-name
 FLAGS = {
     "quality": ("--quality", "-q"),
-    "audio": ("--audio/--no-audio",),
+    "audio": ("--audio",),
     "keep_metadata": ("--keep-metadata/--strip-metadata",),
 }
+
+#: flags that set a setting to one value: --no-audio is --audio drop (and so it was before --audio took a mode)
+ALIASES = {"no_audio": ("--no-audio", "audio", "drop")}
 
 #: --help's words for "not given": a switch that is off, an optional file that is not written
 OFF = "off"
 NONE = "none"
 
 QUIET = typer.Option(False, "--quiet", help="No progress bar or summary.", show_default=OFF)
+MUTE_HELP = "Silence every audio track from START to END seconds, e.g. 31.2-32 (a spoken name). Repeatable."
 CONFIG = typer.Option(
     None, "--config", help="TOML or JSON file of settings (options given here win).", show_default=NONE
 )
@@ -95,6 +100,17 @@ def _setting_parameter(name: str) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=setting_option(name), annotation=annotation)
 
 
+def _typed(ctx: typer.Context | None, name: str) -> bool:
+    """Whether the option ``name`` was given on the command line (not a default)."""
+    return ctx is not None and getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+
+
+def _alias_parameter(alias: str) -> inspect.Parameter:
+    flag, name, value = ALIASES[alias]
+    option = typer.Option(False, flag, help=f"Same as --{name.replace('_', '-')} {value}.", show_default=OFF)
+    return inspect.Parameter(alias, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool)
+
+
 def with_settings(*names: str) -> Callable[[Command], Command]:
     """Offer the named settings as options where the command has its ``values`` parameter (so --help lists
     them there); the command receives them as one dict, for :func:`settings_from`."""
@@ -104,15 +120,23 @@ def with_settings(*names: str) -> Callable[[Command], Command]:
         if "values" not in signature.parameters:  # a programming error: say so at import, not at run time
             raise TypeError(f"{command.__name__} has no `values` parameter for the settings {names}")
         parameters: list[inspect.Parameter] = []
+        aliases = {alias: spec for alias, spec in ALIASES.items() if spec[1] in names}
         for parameter in signature.parameters.values():
             if parameter.name == "values":
                 parameters.extend(_setting_parameter(name) for name in names)
+                parameters.extend(_alias_parameter(alias) for alias in aliases)
             else:  # keyword-only: the settings inserted in the middle have defaults, some others don't
                 parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
 
         @functools.wraps(command)
         def parse(**options: Any) -> None:
-            command(values={name: options.pop(name) for name in names}, **options)
+            values = {name: options.pop(name) for name in names}
+            for alias, (flag, name, value) in aliases.items():
+                if options.pop(alias):
+                    if _typed(options.get("ctx"), name) and values[name] != value:
+                        raise ConfigError(f"{flag} contradicts --{name.replace('_', '-')} {values[name]}")
+                    values[name] = value
+            command(values=values, **options)
 
         # typer reads the options from the signature and the annotations
         cast(Any, parse).__signature__ = signature.replace(parameters=parameters)
@@ -128,9 +152,10 @@ def settings_from(
     """Defaults < base (a detections file's settings) < config file < options given on the command line."""
     merged: dict[str, Any] = dict(base or {})
     merged.update(load_config(config) if config else {})
+    typed = {name for name in values if _typed(ctx, name)}
+    typed |= {name for alias, (_, name, _) in ALIASES.items() if name in values and _typed(ctx, alias)}
     for name, value in values.items():
-        source = ctx.get_parameter_source(name)
-        if getattr(source, "name", None) == "COMMANDLINE" or name not in merged:
+        if name in typed or name not in merged:
             merged[name] = value
     if isinstance(merged.get("targets"), str):
         merged["targets"] = parse_targets(merged["targets"])
@@ -174,6 +199,27 @@ def write_report(path: Path | None, data: dict[str, Any]) -> None:
         from redact.media.outputs import write_file
 
         write_file(path, (json.dumps(data, indent=2, default=str) + "\n").encode("utf-8"))
+
+
+def time_ranges(values: list[str], what: str) -> list[tuple[float, float]]:
+    """['12.5-14'] -> [(12.5, 14.0)]; ``what`` names the option in the error."""
+    spans = []
+    for value in values:
+        try:
+            start, end = (float(v) for v in value.split("-", 1))
+        except ValueError:
+            raise ConfigError(f"{what} {value!r}: expected START-END in seconds, e.g. 12.5-14") from None
+        spans.append((start, end))
+    return spans
+
+
+def mute_ranges(values: list[str]) -> list[tuple[float, float]]:
+    """--mute 12-14.5 (repeatable): seconds from the first frame, each a non-empty range."""
+    spans = time_ranges(values, "--mute")
+    for start, end in spans:
+        if not 0 <= start < end:
+            raise ConfigError(f"--mute {start:g}-{end:g}: needs 0 <= START < END (seconds from the first frame)")
+    return spans
 
 
 def check_side_files(**paths: Path | None) -> None:

@@ -10,7 +10,21 @@ import typer
 from redact.errors import ConfigError
 from redact.settings import Settings
 
-from .common import NONE, OFF, QUIET, check_side_files, progress_bar, say, settings_from, with_settings, write_report
+from .common import (
+    MUTE_HELP,
+    NONE,
+    OFF,
+    QUIET,
+    check_side_files,
+    mute_ranges,
+    print_notes,
+    progress_bar,
+    say,
+    settings_from,
+    time_ranges,
+    with_settings,
+    write_report,
+)
 
 if TYPE_CHECKING:
     from redact.review.detections_file import Plan
@@ -24,6 +38,7 @@ RENDER_SETTINGS = (
     "crf",
     "preset",
     "audio",
+    "mute_style",
     "keep_metadata",
 )
 
@@ -59,6 +74,7 @@ def render_command(
         help="Cover whole frames from START to END seconds, e.g. 12-14.5. Repeatable.",
         show_default=NONE,
     ),
+    mute: list[str] = typer.Option([], "--mute", help=MUTE_HELP, show_default=NONE),
     *,
     values: dict[str, Any],
     report: Path | None = typer.Option(
@@ -76,6 +92,7 @@ def render_command(
     info = probe(input)
     plan, data = load(tracks, info, track_ids(keep_visible))
     add_regions(plan, add_region, cover_all)
+    plan.mute.extend(mute_ranges(mute))
     base = {k: v for k, v in (data.get("settings") or {}).items() if k in Settings.__dataclass_fields__}
     settings = settings_from(ctx, None, values, base)
     output = output or default_output(input)
@@ -88,6 +105,7 @@ def render_command(
             f"{result.frames} frames from {tracks.name}, {result.covered_frames} with regions; wrote {output}",
             "green",
         )
+    print_notes(result.warnings)
 
 
 def track_ids(keep_visible: str) -> set[int]:
@@ -114,15 +132,3 @@ def add_regions(plan: Plan, add_region: list[str], cover_all: list[str]) -> None
         add_manual(plan, {"keyframes": [{"time": start, "box": coords}], "start": start, "end": end}, "--add-region")
     for start, end in time_ranges(cover_all, "--cover-all"):
         add_cover_all(plan, {"start": start, "end": end}, "--cover-all")
-
-
-def time_ranges(values: list[str], what: str) -> list[tuple[float, float]]:
-    """['12.5-14'] -> [(12.5, 14.0)]; ``what`` names the option in the error."""
-    spans = []
-    for value in values:
-        try:
-            start, end = (float(v) for v in value.split("-", 1))
-        except ValueError:
-            raise ConfigError(f"{what} {value!r}: expected START-END in seconds, e.g. 12.5-14") from None
-        spans.append((start, end))
-    return spans

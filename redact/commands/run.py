@@ -15,6 +15,7 @@ from .batch import run_folder
 from .common import (
     CONFIG,
     EXECUTOR,
+    MUTE_HELP,
     NONE,
     OFF,
     QUIET,
@@ -22,6 +23,7 @@ from .common import (
     check_side_files,
     counted,
     detections_recorder,
+    mute_ranges,
     print_notes,
     progress_bar,
     say,
@@ -80,6 +82,7 @@ def run_command(
     jobs: int = JOBS,
     executor: str | None = EXECUTOR,
     cluster: str | None = CLUSTER,
+    mute: list[str] = typer.Option([], "--mute", help=MUTE_HELP, show_default=NONE),
     quiet: bool = QUIET,
 ) -> None:
     """Find and cover faces and licence plates in a video, a photo or a folder of them, offline: detect, track
@@ -88,9 +91,11 @@ def run_command(
 
     settings = settings_from(ctx, config, values)
     check_side_files(report=report, save_tracks=save_tracks)
-    if save_tracks is not None and (input.is_dir() or is_photo(input)):
-        # a silent skip would leave the user believing the file exists for review
-        raise ConfigError("--save-tracks writes one video's detections file; it does not apply to a photo or a folder")
+    muted = mute_ranges(mute)
+    for option, given in (("--save-tracks", save_tracks is not None), ("--mute", bool(muted))):
+        if given and (input.is_dir() or is_photo(input)):
+            # a silent skip would leave the user believing it was done
+            raise ConfigError(f"{option} applies to one video; not to a photo or a folder")
     workers = Workers(jobs, executor, cluster)
     if input.is_dir():
         folder_output = output or input.with_name(input.name + ".redacted")
@@ -99,7 +104,15 @@ def run_command(
         run_photo(input, output, settings, overwrite=overwrite, report=report, quiet=quiet)
     else:
         run_video(
-            input, output, settings, workers, overwrite=overwrite, report=report, save_tracks=save_tracks, quiet=quiet
+            input,
+            output,
+            settings,
+            workers,
+            overwrite=overwrite,
+            report=report,
+            save_tracks=save_tracks,
+            quiet=quiet,
+            mute=muted,
         )
 
 
@@ -128,8 +141,10 @@ def run_video(
     report: Path | None,
     save_tracks: Path | None,
     quiet: bool,
+    mute: list[tuple[float, float]] | None = None,
 ) -> None:
-    """Redact one video, in one pass or in keyframe-aligned segments on several workers."""
+    """Redact one video, in one pass or in keyframe-aligned segments on several workers; ``mute``: seconds
+    from the first frame silenced in every audio track."""
     from redact.media.outputs import default_output
     from redact.pipeline.video import redact_video
 
@@ -139,10 +154,13 @@ def run_video(
         if workers.jobs > 1 or workers.executor == "dask":
             if recorder is not None:
                 raise ConfigError("--save-tracks needs a single-pass run (--jobs 1)")
-            result = run_segments(input, output, settings, workers, overwrite)
+            result = run_segments(input, output, settings, workers, overwrite, mute or [])
         else:
-            result = redact_video(input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder)
+            result = redact_video(
+                input, output, settings, overwrite=overwrite, on_progress=update, on_frame=recorder, mute=mute or []
+            )
     if recorder is not None and save_tracks is not None:
+        recorder.mute = list(mute or [])
         recorder.write(save_tracks)
     write_report(report, result.to_dict())
     if not quiet:
@@ -156,10 +174,12 @@ def run_video(
     check_truncated(result.truncated, settings)
 
 
-def run_segments(input: Path, output: Path, settings: Settings, workers: Workers, overwrite: bool) -> RunReport:
+def run_segments(
+    input: Path, output: Path, settings: Settings, workers: Workers, overwrite: bool, mute: list[tuple[float, float]]
+) -> RunReport:
     from redact.parallel.segments import redact_video_segments
 
-    return redact_video_segments(input, output, settings, overwrite=overwrite, **workers.options())
+    return redact_video_segments(input, output, settings, overwrite=overwrite, mute=mute, **workers.options())
 
 
 def check_truncated(truncated: str | None, settings: Settings) -> None:

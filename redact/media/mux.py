@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import cast
 
 import av
+import numpy as np
 from av.audio.codeccontext import AudioCodecContext
 from av.audio.stream import AudioStream
 from av.container import OutputContainer
 
+from redact.audio.edit import AudioEdit, StreamEditor
 from redact.errors import OutputError, UnsupportedMediaError
 
 #: containers we write, by file extension
@@ -112,12 +114,31 @@ def copy_audio_stream(out: OutputContainer, source: AudioStream, keep_metadata: 
     return stream
 
 
-class AudioOut:
-    """One audio stream of the output: the input's packets copied, or (with a decoder) re-encoded to AAC."""
+#: codecs whose samples come back exactly as they went in: edited audio stays in them (untouched
+#: samples stay bit-exact); every other codec is edited into AAC
+LOSSLESS = frozenset({"flac", "alac", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le", "pcm_f32be"})
+#: samples a muted range is widened by on each side when the output codec is lossy: an AAC frame's
+#: window spans 2048 samples, so no window that touches the range also holds a kept sample
+LOSSY_GUARD = 2048
 
-    def __init__(self, stream: AudioStream, decoder: AudioCodecContext | None = None) -> None:
+
+class AudioOut:
+    """One audio stream of the output: the input's packets copied, or (with a decoder) decoded and encoded
+    again, through ``editor`` when the sound changes (a disguise, muted ranges)."""
+
+    def __init__(
+        self,
+        stream: AudioStream,
+        decoder: AudioCodecContext | None = None,
+        edit: AudioEdit | None = None,
+        guard: int = 0,
+    ) -> None:
         self.stream = stream
         self.decoder = decoder
+        self.edit = edit if edit is not None and edit.changes_sound else None
+        self.guard = guard
+        self.editor: StreamEditor | None = None
+        self.to_float: av.AudioResampler | None = None
         self.next_sample: int | None = None  # where the next re-encoded frame starts, in samples
 
     def packets(self, packet: av.Packet) -> list[av.Packet]:
@@ -125,41 +146,83 @@ class AudioOut:
         if self.decoder is None:
             packet.stream = self.stream
             return [packet]
-        return [out for frame in self.decoder.decode(packet) for out in self.stream.encode(self.retime(frame, packet))]
+        return [out for frame in self.decoder.decode(packet) for out in self._encode(frame, packet)]
 
     def flush(self) -> list[av.Packet]:
         """What the re-encoder still holds at the end (nothing for copied audio)."""
         if self.decoder is None:
             return []
-        held = [out for frame in self.decoder.decode(None) for out in self.stream.encode(self.retime(frame, None))]
+        held = [out for frame in self.decoder.decode(None) for out in self._encode(frame, None)]
+        if self.editor is not None:
+            held += self._write(self.editor.flush())
         return held + self.stream.encode(None)
 
-    def retime(self, frame: av.AudioFrame, packet: av.Packet | None) -> av.AudioFrame:
-        """Time re-encoded audio from where the input's starts (an audio track that starts 0.5 s after
-        the video must not be moved to 0); then sample by sample, so the encoder sees no gaps."""
+    def _encode(self, frame: av.AudioFrame, packet: av.Packet | None) -> list[av.Packet]:
+        start = self._start(frame, packet)
+        if self.edit is None:
+            frame.pts = start
+            frame.time_base = Fraction(1, frame.sample_rate)
+            self.next_sample = start + frame.samples
+            return self.stream.encode(frame)
+        if self.editor is None:
+            self.editor = StreamEditor(
+                self.edit, frame.sample_rate, self.stream.codec_context.channels, start, self.guard
+            )
+            self.next_sample = start
+        return self._write(self.editor.push(self._samples(frame)))
+
+    def _start(self, frame: av.AudioFrame, packet: av.Packet | None) -> int:
+        """Where this frame starts, in samples: the first frame from its own timestamp (an audio track
+        that starts 0.5 s after the video must not be moved to 0), then sample by sample, so the
+        encoder sees no gaps."""
+        if self.next_sample is not None:
+            return self.next_sample
         rate = frame.sample_rate
-        if self.next_sample is None:
-            start = Fraction(0)
-            if packet is not None and packet.pts is not None and packet.time_base:
-                start = packet.pts * packet.time_base
-            self.next_sample = round(start * rate)
+        start = Fraction(0)
+        if frame.pts is not None and frame.time_base:
+            start = frame.pts * frame.time_base
+        elif packet is not None and packet.pts is not None and packet.time_base:
+            start = packet.pts * packet.time_base
+        return round(start * rate)
+
+    def _samples(self, frame: av.AudioFrame) -> np.ndarray:
+        """A decoded frame as float32, one row per channel."""
+        if self.to_float is None:
+            self.to_float = av.AudioResampler(format="fltp", layout=self.stream.layout, rate=frame.sample_rate)
+        return np.concatenate([f.to_ndarray() for f in self.to_float.resample(frame)], axis=1).astype(np.float32)
+
+    def _write(self, samples: np.ndarray) -> list[av.Packet]:
+        if samples.shape[-1] == 0:
+            return []
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=self.stream.layout)
+        frame.sample_rate = self.stream.codec_context.sample_rate
         frame.pts = self.next_sample
-        frame.time_base = Fraction(1, rate)
-        self.next_sample += frame.samples
-        return frame
+        frame.time_base = Fraction(1, frame.sample_rate)
+        self.next_sample = (self.next_sample or 0) + samples.shape[-1]
+        return self.stream.encode(frame)
 
 
-def add_audio(out: OutputContainer, fmt: str, source: AudioStream, keep_metadata: bool) -> tuple[AudioOut, str | None]:
-    """The output stream for one input audio stream: copied when ``fmt`` takes its codec, else
-    re-encoded to AAC with a warning saying so."""
+def add_audio(
+    out: OutputContainer, fmt: str, source: AudioStream, keep_metadata: bool, edit: AudioEdit | None = None
+) -> tuple[AudioOut, str | None]:
+    """The output stream for one input audio stream: copied when ``fmt`` takes its codec and the sound
+    does not change; else decoded and encoded again, through ``edit`` (a disguise, muted ranges):
+    lossless codecs stay as they are, others become AAC (a warning says so when nothing asked for it)."""
     name = source.codec_context.name
-    if audio_copyable(fmt, name):
+    changes = edit is not None and edit.changes_sound
+    if audio_copyable(fmt, name) and not changes:
         return AudioOut(copy_audio_stream(out, source, keep_metadata)), None
-    stream = out.add_stream("aac", rate=source.codec_context.sample_rate)
+    codec = name if name in LOSSLESS and audio_copyable(fmt, name) else "aac"
+    stream = cast(AudioStream, out.add_stream(codec, rate=source.codec_context.sample_rate))
     stream.layout = named_layout(source.codec_context)
+    if codec == "aac":  # the input's bit rate, and never less than 96 kb/s a channel: a second generation loses little
+        stream.bit_rate = max(source.codec_context.bit_rate or 0, 96_000 * source.codec_context.channels)
+    else:
+        stream.format = source.codec_context.format  # the input's sample format: untouched samples stay exact
     set_stream_tags(stream, source.metadata, keep_metadata)
     decoder = cast(AudioCodecContext, av.CodecContext.create(name, "r"))
     decoder.extradata = source.codec_context.extradata
     decoder.sample_rate = source.codec_context.sample_rate
     decoder.layout = source.codec_context.layout
-    return AudioOut(stream, decoder), f"audio codec {name} cannot go into {fmt}; re-encoded to AAC"
+    audio = AudioOut(stream, decoder, edit, guard=0 if codec in LOSSLESS else LOSSY_GUARD)
+    return audio, None if changes else f"audio codec {name} cannot go into {fmt}; re-encoded to AAC"

@@ -1,5 +1,6 @@
-"""Encode redacted frames with PyAV; the input's audio is copied (or re-encoded) by the rules in
-:mod:`redact.media.mux`, which also decides what metadata the output carries (by default none)."""
+"""Encode redacted frames with PyAV; the input's audio is copied, or re-encoded with its voices disguised
+and ranges muted, by the rules in :mod:`redact.media.mux`, which also decides what metadata the
+output carries (by default none)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from av.audio.stream import AudioStream
 from av.video.reformatter import ColorRange
 from av.video.stream import VideoStream
 
+from redact.audio.edit import AudioEdit
 from redact.errors import OutputError
 from redact.media.colour import ACCURATE, WORKING_MATRIX, Colour, bgr_to_i420, sws_range
 from redact.media.mux import AudioOut, add_audio, open_output, set_container_tags
@@ -40,12 +42,14 @@ class VideoSink:
         preset: str = "fast",
         keep_metadata: bool = False,
         source_metadata: Mapping[str, str] | None = None,
+        audio_edit: AudioEdit | None = None,
     ) -> None:
         self.path = Path(path)
         self.warnings: list[str] = []
         self.container, self.format = open_output(self.path, final_path)
         self.time_base = info.time_base
         self.colour = info.colour
+        self.audio_edit = audio_edit
         try:
             self.video = self._add_video(info, codec, crf, preset)
             self.audio_map = {s.index: self._add_audio(s, keep_metadata) for s in audio_streams}
@@ -99,7 +103,7 @@ class VideoSink:
         return "yuv420p"
 
     def _add_audio(self, source: AudioStream, keep_metadata: bool) -> AudioOut:
-        out, warning = add_audio(self.container, self.format, source, keep_metadata)
+        out, warning = add_audio(self.container, self.format, source, keep_metadata, self.audio_edit)
         if warning:
             self.warnings.append(warning)
         return out

@@ -43,6 +43,9 @@ class VideoInfo:
     stream_index: int = 0  # the container's index of the video stream used (see main_video_stream)
     end: Fraction | None = None  # seconds: where the container says the video stream ends (Matroska)
     colour: Colour = Colour()
+    start: Fraction = Fraction(
+        0
+    )  # seconds: the first frame's time on the file's timeline (where "0 s" of a person's times is)
 
     def to_dict(self) -> dict:
         return {
@@ -198,6 +201,7 @@ def probe(path: Path, max_megapixels: float = DEFAULTS.max_megapixels) -> VideoI
             stream_index=stream.index,
             end=_tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration")),
             colour=Colour.of(first),
+            start=Fraction(first.pts) * first.time_base if first.pts is not None and first.time_base else Fraction(0),
         )
 
 

@@ -35,12 +35,14 @@ import av
 from av.container import InputContainer, OutputContainer
 from av.video.stream import VideoStream
 
+from redact.audio.edit import AudioEdit
 from redact.detectors.schedule import detection_stage
 from redact.errors import InputError, OutputError
 from redact.media.mux import (
+    AudioOut,
+    add_audio,
     audio_copyable,
     container_format,
-    copy_audio_stream,
     open_output,
     set_container_tags,
     set_stream_tags,
@@ -50,7 +52,15 @@ from redact.media.source import Frame, VideoInfo, VideoSource, Window, main_vide
 from redact.media.timeline import Timeline, to_pts
 from redact.parallel.executors import WorkerPool
 from redact.parallel.worker import job_detectors, job_settings
-from redact.pipeline.video import RunReport, encoding, redact_video, track_video, warn_dropped_streams
+from redact.pipeline.video import (
+    RunReport,
+    audio_notes,
+    encoding,
+    redact_video,
+    run_audio_edit,
+    track_video,
+    warn_dropped_streams,
+)
 from redact.settings import Settings
 
 #: a segment is never made shorter than this (seconds): shorter ones cost more in overlap than they gain
@@ -216,8 +226,10 @@ def join_segments(
     *,
     audio: bool,
     keep_metadata: bool,
+    audio_edit: AudioEdit | None = None,
 ) -> None:
-    """Concatenate the segments' video packets, add the original's audio once.
+    """Concatenate the segments' video packets, add the original's audio once (copied, or through
+    ``audio_edit``: disguised, muted).
 
     Each part starts at time 0; its packets are moved to their segment's start, and every
     frame must land exactly on a frame time of the input, each once, or nothing is written.
@@ -232,14 +244,17 @@ def join_segments(
         video = out.add_stream_from_template(first)
         set_stream_tags(video, {}, keep_metadata)  # the video stream carries no tags, as in one pass
         video.time_base = index.time_base
-        audio_out = _copied_audio(out, fmt, source, final, keep_metadata) if audio else {}
+        audio_out = _joined_audio(out, fmt, source, final, keep_metadata, audio_edit) if audio else {}
         placed: list[list[Fraction]] = [[] for _ in parts]
         videos = _video_packets(parts, inputs, index.time_base, final, placed)
         audios = _audio_packets(source, audio_out)
         try:
             for _, kind, packet in heapq.merge(videos, audios, key=lambda t: (t[0], t[1])):
-                packet.stream = video if kind == 0 else audio_out[packet.stream.index]
+                if kind == 0:
+                    packet.stream = video
                 out.mux(packet)
+            for audio_stream in audio_out.values():
+                out.mux(audio_stream.flush())
         except av.error.FFmpegError as exc:
             raise OutputError(f"{final}: joining the segments failed ({exc.strerror or exc})") from exc
         _check_frame_times(parts, placed, index, final)
@@ -256,17 +271,23 @@ def _same_encoding(parts: list[tuple[Path, Segment]], inputs: list[InputContaine
     return first
 
 
-def _copied_audio(
-    out: OutputContainer, fmt: str, source: InputContainer, final: Path, keep_metadata: bool
-) -> dict[int, av.audio.stream.AudioStream]:
-    """An output stream for each of the original's audio streams; only copies (nothing re-encoded here)."""
+def _joined_audio(
+    out: OutputContainer,
+    fmt: str,
+    source: InputContainer,
+    final: Path,
+    keep_metadata: bool,
+    edit: AudioEdit | None,
+) -> dict[int, AudioOut]:
+    """An output stream for each of the original's audio streams: copies, or edited (disguised, muted)."""
     streams = {}
     for s in source.streams.audio:
-        if not audio_copyable(fmt, s.codec_context.name):
+        changes = edit is not None and edit.changes_sound
+        if not changes and not audio_copyable(fmt, s.codec_context.name):
             raise OutputError(
                 f"{final}: audio codec {s.codec_context.name} cannot be copied into {fmt}; write .mkv, or run in one pass"
             )
-        streams[s.index] = copy_audio_stream(out, s, keep_metadata)
+        streams[s.index] = add_audio(out, fmt, s, keep_metadata, edit)[0]
     return streams
 
 
@@ -300,13 +321,15 @@ def _video_packets(
             yield dts, 0, packet
 
 
-def _audio_packets(source: InputContainer, streams: dict[int, av.audio.stream.AudioStream]) -> Iterator[Timed]:
+def _audio_packets(source: InputContainer, streams: dict[int, AudioOut]) -> Iterator[Timed]:
+    """The output's audio packets (copied or edited), each with its decode time, in order."""
     if not streams:
         return
     for packet in source.demux(*[s for s in source.streams.audio if s.index in streams]):
         if packet.size == 0 or packet.dts is None:
             continue
-        yield packet.dts * packet.time_base, 1, packet
+        for written in streams[packet.stream.index].packets(packet):
+            yield (written.dts or 0) * written.time_base, 1, written
 
 
 def _check_frame_times(
@@ -331,10 +354,12 @@ def redact_video_segments(
     detector_factory: Callable[[Settings], Any] | None = None,
     segment_seconds: float | None = None,
     overlap: float | None = None,
+    mute: Sequence[tuple[float, float]] = (),
 ) -> RunReport:
     """Redact one video in keyframe-aligned segments on ``jobs`` workers; returns a RunReport for the whole.
 
-    A video too short to split, or without packet timestamps, runs in one pass (redact_video).
+    A video too short to split, or without packet timestamps, runs in one pass (redact_video). The
+    audio (disguised and ``mute`` silenced as asked) is written once, by the join.
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -346,7 +371,7 @@ def redact_video_segments(
     segments = _split(index, jobs, segment_seconds, overlap) if index is not None else []
     if index is None or len(segments) < 2:
         detectors = detector_factory(settings) if detector_factory is not None else None
-        whole = redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors)
+        whole = redact_video(input_path, output_path, settings, overwrite=overwrite, detectors=detectors, mute=mute)
         why = "its packets carry no timestamps" if index is None else "it is too short to split"
         whole.warnings.append(f"ran in one pass, not {jobs} jobs: {why}")
         return whole
@@ -364,8 +389,17 @@ def redact_video_segments(
         report.settings.update(segments=len(segments), overlap=overlap)
         with atomic_output(output_path, overwrite) as tmp:  # in place only once the join is complete and checked
             join_segments(
-                parts, index, input_path, tmp, output_path, audio=settings.audio, keep_metadata=settings.keep_metadata
+                parts,
+                index,
+                input_path,
+                tmp,
+                output_path,
+                audio=settings.audio != "drop",
+                keep_metadata=settings.keep_metadata,
+                audio_edit=run_audio_edit(settings, info, mute),
             )
+    with av.open(str(input_path)) as container:
+        report.warnings.extend(audio_notes(settings, info, len(container.streams.audio), mute))
     report.seconds = time.perf_counter() - started
     return report
 

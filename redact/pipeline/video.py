@@ -14,6 +14,7 @@ import av
 import numpy as np
 from av.audio.stream import AudioStream
 
+from redact.audio.edit import AudioEdit, audio_edit
 from redact.cover import styles
 from redact.detections import KIND_CODES, KINDS, Detections
 from redact.detectors.base import Detector
@@ -285,6 +286,7 @@ def encoding(
     source_tags: Mapping[str, str] | None = None,
     pts_offset: int = 0,
     thread: str = "redact-encode",
+    audio_edit: AudioEdit | None = None,
 ) -> Iterator[FrameHandler]:
     """Everything after tracking, for one output file: yields the handler that covers and encodes a
     frame (in an encoder thread) and writes its audio. The file appears at ``output_path`` only when
@@ -301,6 +303,7 @@ def encoding(
             preset=settings.preset,
             keep_metadata=settings.keep_metadata,
             source_metadata=source_tags,
+            audio_edit=audio_edit,
         ) as sink:
 
             def encode(job: tuple[Frame, list[av.Packet], Detections]) -> None:
@@ -328,11 +331,13 @@ def redact_video(
     on_frame: FrameCallback | None = None,
     plan: Plan | None = None,
     tracker: TrackerParams | None = None,
+    mute: Sequence[tuple[float, float]] = (),
 ) -> RunReport:
     """Redact one video file into ``output_path``; nothing is left at that path unless the whole video succeeded.
 
     With ``plan`` (a loaded detections file) the regions come from it and no detector runs.
-    ``tracker`` tunes the tracker (its hold comes from ``settings``).
+    ``tracker`` tunes the tracker (its hold comes from ``settings``). ``mute`` (seconds from the first
+    frame, with the plan's own) are silenced in every audio track.
     """
     started = time.perf_counter()
     input_path, output_path = Path(input_path), Path(output_path)
@@ -341,8 +346,9 @@ def redact_video(
     report = RunReport(str(input_path), str(output_path), settings.to_dict(), info.to_dict())
     stage = None if plan is not None else scheduled_stage(settings, detectors, report)
     warn_dropped_streams(report, info)
+    mute = [*mute, *(plan.mute if plan is not None else ())]
     with (
-        VideoSource(info, audio=settings.audio) as source,
+        VideoSource(info, audio=settings.audio != "drop") as source,
         encoding(
             output_path,
             info,
@@ -351,8 +357,10 @@ def redact_video(
             overwrite=overwrite,
             audio_streams=source.audio_streams,
             source_tags=dict(source.container.metadata),
+            audio_edit=run_audio_edit(settings, info, mute),
         ) as encode,
     ):
+        report.warnings.extend(audio_notes(settings, info, len(source.container.streams.audio), mute))
         hand_over = with_frame_callback(encode, on_frame)
         if stage is not None:
             track_video(source, stage, settings, hand_over, report, on_progress, tracker)
@@ -360,6 +368,26 @@ def redact_video(
             replay_video(source, plan, hand_over, report, on_progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def run_audio_edit(settings: Settings, info: VideoInfo, mute: Sequence[tuple[float, float]]) -> AudioEdit:
+    """What this run does to the sound (a disguise draws its parameters here, once per run)."""
+    return audio_edit(settings.audio, mute, settings.mute_style, info.start)
+
+
+def audio_notes(
+    settings: Settings, info: VideoInfo, audio_tracks: int, mute: Sequence[tuple[float, float]]
+) -> list[str]:
+    """What the user asked of the sound that this input makes moot (a silent no-op reads as done)."""
+    if settings.audio == "drop":
+        return ["--audio drop left every audio track out; the mute ranges had nothing to silence"] if mute else []
+    if not audio_tracks and (settings.audio == "disguise" or mute):
+        return ["the input has no audio track: there was no voice to disguise or mute"]
+    end = float(info.duration) if info.duration is not None else None
+    late = [f"{a:g}-{b:g}" for a, b in mute if end is not None and a >= end]
+    if late:
+        return [f"mute range(s) {', '.join(late)} s start after the video's end ({end:.2f} s): nothing muted there"]
+    return []
 
 
 def scheduled_stage(settings: Settings, detectors: Mapping[str, Detector] | None, report: RunReport) -> DetectionStage:

@@ -14,8 +14,9 @@ Schema ``redact-detections`` version 1 (JSON)::
       "manual": [{"kind": "manual", "keyframes": [{"frame": 10, "box": [x1, y1, x2, y2]},
                                                   {"time": 2.5, "box": [...]}],
                   "start": null, "end": null}],   # optional frame/time range; default: first..last keyframe
-      "cover_all": [{"start": 12.0, "end": 14.5}],# seconds in which the whole frame is covered
-      "filled_margin": 0.0                   # extra margin of tracker-filled face boxes (see below)
+      "cover_all": [{"start": 12.0, "end": 14.5}], # seconds in which the whole frame is covered
+      "mute": [{"start": 31.2, "end": 32.0}],      # seconds of sound silenced (or a tone) in every audio track
+      "filled_margin": 0.0                         # extra margin of tracker-filled face boxes (see below)
     }
 
 Boxes are in pixels of the upright frame; ``detected`` is 1 when the detector
@@ -24,7 +25,8 @@ tracker's doubt about them; files written before the tracker sized its guesses l
 ``filled_margin`` and their filled face boxes are grown by ``LEGACY_FILLED_MARGIN`` of their size
 per side when covered, as those versions did. Loading validates the file
 and its match with the video; a file that cannot be trusted is refused, never
-partly applied.
+partly applied. Times are seconds from the first frame. ``mute`` is optional (files without it load
+unchanged) and needs a seconds range: the sound has no frames.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Recorder:
         self.settings = settings
         self.pts: list[int] = []
         self.tracks: dict[int, dict[str, Any]] = {}
+        self.mute: list[tuple[float, float]] = []  # what the run muted (--mute), kept for `render`
 
     def __call__(self, frame: Frame, dets: Detections) -> None:
         self.pts.append(frame.pts)
@@ -101,6 +104,7 @@ class Recorder:
             "keep_visible": [],
             "manual": [],
             "cover_all": [],
+            "mute": [{"start": start, "end": end} for start, end in self.mute],
             "filled_margin": 0.0,
         }
 
@@ -127,6 +131,7 @@ class Plan:
     timeline: Timeline
     by_frame: dict[int, list[Entry]] = field(default_factory=dict)
     cover_all: list[tuple[int, int]] = field(default_factory=list)  # inclusive frame ranges
+    mute: list[tuple[float, float]] = field(default_factory=list)  # seconds from the first frame, start < end
     filled_margin: float = 0.0  # grows tracker-filled face boxes (files from before guesses were sized)
 
     @property
@@ -199,6 +204,8 @@ def from_data(
         add_manual(plan, region, f"manual[{m}]")
     for c, span in enumerate(_list(data, "cover_all")):
         add_cover_all(plan, span, f"cover_all[{c}]")
+    for m, span in enumerate(_list(data, "mute")):
+        add_mute(plan, span, f"mute[{m}]")
     return plan, data
 
 
@@ -281,6 +288,18 @@ def add_cover_all(plan: Plan, span: Any, where: str = "cover_all") -> None:
     if end < start:
         raise _fail(f"{where}: ends before it starts")
     plan.cover_all.append((start, end))
+
+
+def add_mute(plan: Plan, span: Any, where: str = "mute") -> None:
+    """Silence the sound from span['start'] to span['end'] seconds (from the first frame)."""
+    if not isinstance(span, dict) or set(span) != {"start", "end"}:
+        raise _fail(f"{where}: expected {{'start': seconds, 'end': seconds}}")
+    start, end = span["start"], span["end"]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (start, end)):
+        raise _fail(f"{where}: 'start' and 'end' must be seconds")
+    if not 0 <= start < end:
+        raise _fail(f"{where}: needs 0 <= start < end, got {start}-{end}")
+    plan.mute.append((float(start), float(end)))
 
 
 def _list(data: dict[str, Any], key: str) -> list[Any]:

@@ -28,7 +28,7 @@ from redact.review.detections_file import Plan, Recorder, add_cover_all, add_man
 from redact.review.studio.frames import FrameReader, ProxyFrames
 from redact.settings import Settings
 
-EDITABLE = ("keep_visible", "manual", "cover_all")
+EDITABLE = ("keep_visible", "manual", "cover_all", "mute")
 UNDO_LIMIT = 200
 VERIFY_THRESHOLD = 0.6  # `redact verify`'s default
 
@@ -83,6 +83,7 @@ class ReviewSession:
         self.redo_stack: list[dict[str, Any]] = []
         self.dirty = False
         self._manual: dict[int, list[tuple[int, list[float]]]] = {}
+        self._mute: list[list[int]] = []  # muted ranges as frame runs, for the page's lane
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -192,6 +193,12 @@ class ReviewSession:
         for c, span in enumerate(self.data["cover_all"]):
             add_cover_all(scratch, span, f"cover_all[{c}]")
         self._cover_all = scratch.cover_all
+        self._mute = [self._frames_heard(span["start"], span["end"]) for span in self.data["mute"]]
+
+    def _frames_heard(self, start: float, end: float) -> list[int]:
+        """The frames on screen while the sound from ``start`` to ``end`` seconds plays: [first, last]."""
+        first = self.timeline.index_at(start)
+        return [first, max(first, self.timeline.index_at(end - 1e-6))]
 
     def _blank_plan(self) -> Plan:
         return Plan(self.timeline)
@@ -239,6 +246,8 @@ class ReviewSession:
                 "manual": copy.deepcopy(data["manual"]),
                 "manual_spans": self._manual_spans(),
                 "cover_all": [list(span) for span in self._cover_all],
+                "mute": [list(span) for span in self._mute],
+                "mute_seconds": [[span["start"], span["end"]] for span in data["mute"]],
                 "uncovered": runs(np.flatnonzero(~covered)),
                 "can_undo": bool(self.undo_stack),
                 "can_redo": bool(self.redo_stack),
@@ -469,6 +478,17 @@ def _add_cover_all(session: ReviewSession, state: dict[str, Any], args: dict[str
     state["cover_all"].append({"start": {"frame": min(start, end)}, "end": {"frame": max(start, end)}})
 
 
+def _add_mute(session: ReviewSession, state: dict[str, Any], args: dict[str, Any]) -> None:
+    """Silence the sound from the start of one frame to the end of another (as seconds, which the file keeps)."""
+    first, last = sorted((_int(args, "start"), _int(args, "end")))
+    seconds = session.timeline.frame_seconds
+    if not 0 <= first <= last < len(seconds):
+        _refuse(f"frames {first}-{last} are outside the video")
+    step = float(1 / session.info.frame_rate) if session.info.frame_rate else 0.04
+    end = seconds[last + 1] if last + 1 < len(seconds) else seconds[last] + step
+    state["mute"].append({"start": seconds[first], "end": end})
+
+
 EDITS: dict[str, Callable[[ReviewSession, dict[str, Any], dict[str, Any]], None]] = {
     "keep_visible": _keep_visible,
     "add_manual": _add_manual,
@@ -476,4 +496,6 @@ EDITS: dict[str, Callable[[ReviewSession, dict[str, Any], dict[str, Any]], None]
     "delete_manual": _delete("manual"),
     "add_cover_all": _add_cover_all,
     "delete_cover_all": _delete("cover_all"),
+    "add_mute": _add_mute,
+    "delete_mute": _delete("mute"),
 }

@@ -2,12 +2,12 @@
 // Every URL is relative, so each request carries the secret token that is the first part of the page's path.
 
 const $ = (id) => document.getElementById(id);
-const COLOURS = { face: "#ff4d4d", plate: "#ff9f1a", text: "#ffe14d", manual: "#e05cff" };
+const COLOURS = { face: "#ff4d4d", plate: "#ff9f1a", text: "#ffe14d", manual: "#e05cff", mute: "#5aa0ff" };
 const MAX_WIDTH = 1280; // frames larger than this are fetched scaled down (boxes stay in video pixels)
 
 const view = {
   info: null, frame: 0, regions: null, summary: null, times: [], playing: false, redacted: false,
-  drawing: false, selected: null, drag: null, coverFrom: null, findings: [], metadata: [], image: null, token: 0,
+  drawing: false, selected: null, drag: null, coverFrom: null, muteFrom: null, findings: [], metadata: [], image: null, token: 0,
 };
 
 async function api(path, body) {
@@ -186,6 +186,13 @@ function renderLists() {
     const li = item(cover, "kind-manual", `<span class="what">frames ${a}-${b}</span>`, () => attempt(() => show(a)));
     button(li, "Delete", () => edit({ op: "delete_cover_all", index: c }));
   });
+  const mute = $("mute");
+  mute.replaceChildren();
+  s.mute.forEach(([a, b], m) => {
+    const [start, end] = s.mute_seconds[m];
+    const li = item(mute, "kind-mute", `<span class="what">${start.toFixed(2)}-${end.toFixed(2)} s<br><small>frames ${a}-${b}</small></span>`, () => attempt(() => show(a)));
+    button(li, "Delete", () => edit({ op: "delete_mute", index: m }));
+  });
   const findings = $("findings");
   findings.replaceChildren();
   for (const r of findingRuns().slice(0, 300)) {
@@ -227,6 +234,7 @@ function lanes() {
     { label: "verify findings", colour: "#ff2d2d", runs: view.findings.filter((f) => !f.kept).map((f) => [f.frame, f.frame]), ticks: true },
     { label: "verify: kept", colour: "#6b6d73", runs: view.findings.filter((f) => f.kept).map((f) => [f.frame, f.frame]), ticks: true },
     { label: "whole frame", colour: COLOURS.manual, runs: s.cover_all },
+    { label: "sound muted", colour: COLOURS.mute, runs: s.mute },
   ];
   s.manual_spans.forEach((span, m) => rows.push({ label: `manual ${m + 1}`, colour: COLOURS.manual, runs: [span], manual: m }));
   for (const t of s.tracks) {
@@ -444,6 +452,15 @@ function wire() {
   $("cover-to").onclick = () => {
     $("cover-to").disabled = true;
     edit({ op: "add_cover_all", start: view.coverFrom, end: view.frame });
+  };
+  $("mute-from").onclick = () => {
+    view.muteFrom = view.frame;
+    $("mute-to").disabled = false;
+    say(`muting starts at frame ${view.frame}; go to the last frame of the words and press "...to here"`);
+  };
+  $("mute-to").onclick = () => {
+    $("mute-to").disabled = true;
+    edit({ op: "add_mute", start: view.muteFrom, end: view.frame });
   };
   const canvas = $("frame");
   canvas.addEventListener("mousedown", onDown);
