@@ -114,7 +114,9 @@ class YuNetDetector:
         ph, pw = math.ceil(nh / ALIGN) * ALIGN, math.ceil(nw / ALIGN) * ALIGN
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :nh, :nw] = img.transpose(2, 0, 1)
-        outputs = dict(zip((o.name for o in self.session.get_outputs()), self.session.run(None, {self.input_name: blob})))
+        outputs = dict(
+            zip((o.name for o in self.session.get_outputs()), self.session.run(None, {self.input_name: blob}))
+        )
         boxes, scores = [], []
         for s in STRIDES:
             cols = pw // s
