@@ -341,3 +341,34 @@ def test_a_face_left_uncovered_in_5_frames_is_reported_with_those_frames(demo_ru
         assert sorted({f.frame for f in report.findings}) == sorted(gone), report.to_dict()
     fast = verify(leaky, FACES, detectors=models, fast=True)
     assert fast.stopped_early and {f.frame for f in fast.findings} == {10}
+
+
+class Counting:
+    """A face model that counts the second looks it is asked for (pictures smaller than the frame)."""
+
+    def __init__(self, inner, frame_width: int) -> None:
+        self.inner, self.kind, self.frame_width, self.looks = inner, "face", frame_width, 0
+
+    def detect(self, image: np.ndarray) -> Detections:
+        self.looks += image.shape[1] < self.frame_width
+        return self.inner.detect(image)
+
+
+def test_a_candidate_set_aside_is_not_looked_at_again_in_the_next_frames(
+    demo_run, models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Covers stay on a face from frame to frame: what was set aside at one place is set aside again
+    without second looks (the 5-frame leak above is still found: the full pass's score rises)."""
+    from redact.review import verify as verify_module
+
+    _, output, _, frames = demo_run
+    counts = []
+    for reuse in (verify_module.REUSE_FRAMES, 0):
+        monkeypatch.setattr(verify_module, "REUSE_FRAMES", reuse)
+        looks = [Counting(models["faces_look"], 640), Counting(models["faces_second"], 640)]
+        report = verify(output, FACES, detectors={**models, "faces_look": looks[0], "faces_second": looks[1]})
+        assert report.clean
+        counts.append((sum(m.looks for m in looks), report.covers_dismissed + report.weak_dismissed))
+    (with_reuse, set_aside), (without, set_aside_without) = counts
+    assert set_aside == set_aside_without >= frames // 2  # the same candidates, set aside either way
+    assert with_reuse <= 0.7 * without  # the demo face moves 15 px a frame: half of its covers are reused

@@ -34,7 +34,7 @@ def verify_command(
     ),
     no_tracks: bool = typer.Option(False, "--no-tracks", help="Ignore any detections file beside the output."),
     plate_every: int = typer.Option(
-        25, "--plate-every", min=1, help="Search plates on every Nth frame of a video (the plate search is slow)."
+        50, "--plate-every", min=1, help="Search plates on every Nth frame of a video (the plate search is slow)."
     ),
     threshold: float = typer.Option(0.6, "--plate-threshold", help="Report plates the detector scores from this."),
     report: Path | None = typer.Option(None, "--report", help="Write the findings as JSON."),

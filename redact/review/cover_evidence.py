@@ -63,8 +63,9 @@ def grey(image: np.ndarray) -> np.ndarray:
 
 
 def surface_limit(image: np.ndarray) -> float:
-    """Below this much pixel noise a pixel is cover-like surface in this picture."""
-    return min(SURFACE_NOISE, SURFACE_SHARE_OF_MEDIAN * float(np.median(pixel_noise(grey(image)))))
+    """Below this much pixel noise a pixel is cover-like surface in this picture (the median is taken
+    over every 4th pixel each way: the same figure to a few hundredths, at a sixteenth of the cost)."""
+    return min(SURFACE_NOISE, SURFACE_SHARE_OF_MEDIAN * float(np.median(pixel_noise(grey(image))[::4, ::4])))
 
 
 def middle_noise(image: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:

@@ -12,12 +12,13 @@ is told by its smooth surface. Plates are searched with the plate detector on ev
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 
 from redact.boxes import iou
@@ -26,7 +27,8 @@ from redact.detectors.base import Detector, create_detector
 from redact.detectors.onnx import default_threads
 from redact.media.mux import harmless_tag
 from redact.media.picture import is_photo, load_photo, photo_metadata
-from redact.media.source import VideoSource, probe
+from redact.media.source import Frame, VideoInfo, VideoSource, probe
+from redact.pipeline.threads import Producer
 from redact.review import opinions
 from redact.review.contact import Tile, contact_sheet
 from redact.review.cover_evidence import CoverPlan, cover_surface, find_plan, surface_limit
@@ -42,10 +44,17 @@ PROPOSE = 0.2
 CENTERFACE_PROPOSE = 0.2
 #: photos up to this long side are also searched by YuNet at twice their size (small faces)
 PHOTO_ZOOM_UP_TO = 2048
-#: plates are searched on every Nth frame of a video (the plate detector costs as much as a dozen
-#: frames of the face search): a plate in view under this many frames can be missed
-PLATE_EVERY = 25
+#: plates are searched on every Nth frame of a video (2 s at 25 fps; one plate search costs as much
+#: as about 25 frames of the face search): a plate in view for less than this can be missed
+PLATE_EVERY = 50
 PLATE_THRESHOLD = 0.6
+#: a candidate set aside in the frame before, at nearly the same place (IoU >= REUSE_IOU) and not
+#: scored higher by YuNet's full pass (by more than REUSE_RISE), is set aside again without its
+#: second looks, for at most REUSE_FRAMES frames in a row: the tool's covers stay put on a face
+#: from frame to frame, and a face appearing under one changes the full pass's score
+REUSE_IOU = 0.5
+REUSE_RISE = 0.1
+REUSE_FRAMES = 12
 #: model keys in ``detectors`` besides the targets': the second face model, and CenterFace for the
 #: second looks (one pass at the crop's size, weak responses kept; "faces" itself when missing)
 SECOND = "faces_second"
@@ -105,18 +114,23 @@ def video_metadata(path: Path) -> list[str]:
     return found
 
 
-def build_checkers(settings: Settings) -> dict[str, Detector]:
-    """Verify's models: CenterFace (thorough, reporting weak responses too), YuNet, and plates."""
+def build_checkers(settings: Settings, video: bool = False) -> dict[str, Detector]:
+    """Verify's models: CenterFace (thorough, reporting weak responses too), YuNet, and plates (on
+    video frames at the plate detector's fast size: a third of the cost, plates from about 40 px in
+    720p). On a video two stages run side by side (the search of the next frame while this one is
+    judged), so the models that serve them get one thread each unless ``settings.threads`` says."""
     threads = settings.threads or default_threads()
     common: dict[str, Any] = {"threads": threads, "device": settings.device}
+    staged: dict[str, Any] = {"threads": settings.threads or 1, "device": settings.device}
     built: dict[str, Detector] = {}
     if "faces" in settings.targets:
         built["faces"] = create_detector("centerface", quality="thorough", threshold=CENTERFACE_PROPOSE, **common)
-        built[LOOK] = create_detector("centerface", quality="fast", threshold=0.1, **common)
-        built[SECOND] = create_detector("yunet", threshold=0.05, **common)
+        built[LOOK] = create_detector("centerface", quality="fast", threshold=0.1, **staged)
+        built[SECOND] = create_detector("yunet", threshold=0.05, **staged)
     if "plates" in settings.targets:
         threshold = settings.plate_threshold or PLATE_THRESHOLD
-        built["plates"] = create_detector("plates", quality="thorough", threshold=threshold, **common)
+        quality = "fast" if video else "thorough"
+        built["plates"] = create_detector("plates", quality=quality, threshold=threshold, **staged)
     return built
 
 
@@ -126,6 +140,7 @@ class FaceChecker:
     def __init__(self, centerface: Detector, yunet: Detector, centerface_look: Detector | None = None) -> None:
         self.centerface, self.yunet = centerface, yunet
         self.centerface_look = centerface_look or centerface
+        self.previous: list[tuple[np.ndarray, float, bool, int]] = []  # the last frame's set-aside candidates
 
     def candidates(self, image: np.ndarray, photo: bool) -> list[tuple[np.ndarray, float, dict[str, float]]]:
         """Candidate boxes (once each), their proposing score, and each model's full-pass score there."""
@@ -148,28 +163,50 @@ class FaceChecker:
             out.append((box, float(score), full))
         return out
 
-    def judge(self, image: np.ndarray, photo: bool, covered: Callable[[np.ndarray], float]) -> opinions.Judged:
+    def judge(
+        self,
+        image: np.ndarray,
+        photo: bool,
+        covered: Callable[[np.ndarray], float],
+        candidates: list[tuple[np.ndarray, float, dict[str, float]]] | None = None,
+    ) -> opinions.Judged:
         judged = opinions.Judged()
-        for box, score, full in self.candidates(image, photo):
+        set_aside: list[tuple[np.ndarray, float, bool, int]] = []  # box, score, on a cover, frames reused
+        for box, score, full in self.candidates(image, photo) if candidates is None else candidates:
             look = opinions.Look(image, box, self.centerface_look, self.yunet, full)
             if float(box[2] - box[0]) < opinions.MIN_FACE:
                 if opinions.both_in_both_views(look, opinions.BOTH_VIEWS):
                     judged.small.append((box, score))
                 continue
+            before = None if photo else self._set_aside_before(box, score)
+            if before is not None:
+                on_cover, age = before
+                set_aside.append((box, score, on_cover, age + 1))
+                judged.on_covers += on_cover
+                judged.weak += not on_cover
+                continue
             share = covered(box)
             why = opinions.verdict(look, share)
             if why is None:
-                if share >= opinions.COVERED:
-                    judged.on_covers += 1
-                else:
-                    judged.weak += 1
+                on_cover = share >= opinions.COVERED
+                set_aside.append((box, score, on_cover, 0))
+                judged.on_covers += on_cover
+                judged.weak += not on_cover
                 continue
             strength = min(look.scores().values())
             judged.findings.append((box, strength, why))
             judged.certain |= why.startswith("both models, both") and opinions.both_in_both_views(
                 look, opinions.CERTAIN
             )
+        self.previous = set_aside
         return judged
+
+    def _set_aside_before(self, box: np.ndarray, score: float) -> tuple[bool, int] | None:
+        """(on a cover, frames reused) of a candidate set aside in the frame before at this place, if reusable."""
+        for old, old_score, on_cover, age in self.previous:
+            if age < REUSE_FRAMES and score <= old_score + REUSE_RISE and iou(box, old[None])[0] >= REUSE_IOU:
+                return on_cover, age
+        return None
 
 
 def _best_at(box: np.ndarray, found: Detections) -> float:
@@ -182,15 +219,13 @@ def _best_at(box: np.ndarray, found: Detections) -> float:
 
 def _detect_at(model: Detector, image: np.ndarray, scale: float) -> Detections:
     """A detector's boxes in ``image`` pixels, run on the image resized by ``scale``."""
-    if hasattr(model, "raw") and hasattr(model, "threshold"):  # YuNet: its own resize
-        return model.detect(image, scale)  # type: ignore[call-arg]
     if scale == 1.0:
         return model.detect(image)
-    import cv2
-
     h, w = image.shape[:2]
-    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    found = model.detect(small)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    found = model.detect(
+        cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
+    )
     return Detections.from_boxes(found.boxes / scale, found.scores, kind="face")
 
 
@@ -219,7 +254,7 @@ class _Verifier:
     """One verify run: the models, the report, the contact sheet's frames."""
 
     def __init__(self, path: Path, settings: Settings, detectors: Mapping[str, Detector] | None) -> None:
-        models = dict(detectors) if detectors is not None else build_checkers(settings)
+        models = dict(detectors) if detectors is not None else build_checkers(settings, not is_photo(path))
         if "faces" in settings.targets and "faces" in models and SECOND not in models:
             models[SECOND] = create_detector("yunet", threshold=0.05, threads=settings.threads or default_threads())
         self.faces = FaceChecker(models["faces"], models[SECOND], models.get(LOOK)) if "faces" in models else None
@@ -235,12 +270,14 @@ class _Verifier:
         frame: int | None,
         time: float | None,
         plates: bool,
+        candidates: list | None = None,
     ) -> bool:
-        """Check one picture; True when a certain leak was found."""
+        """Check one picture (``candidates``: the face search's, when it ran ahead); True when a
+        certain leak was found."""
         found: list[Finding] = []
         certain = False
         if self.faces is not None:
-            judged = self.faces.judge(image, photo, covered)
+            judged = self.faces.judge(image, photo, covered, candidates)
             found += _face_findings(judged, frame, time)
             self.report.small_faces += [
                 Finding("face", round(s, 3), [round(float(v), 1) for v in b], frame, time, "small")
@@ -293,20 +330,32 @@ def verify(
             report.tracks = str(plan.path) if plan is not None else None
         plates_each = max(1, -(-plate_every // every))  # of the frames checked, plates on every this many
         report.plate_every = plates_each * every
-        with VideoSource(info, audio=False) as source:
-            for item in source.video_frames():
-                if item.index % every == 0:
+        search = Producer("redact-verify-search", lambda: _searched(info, every, run.faces), maxsize=4)
+        try:
+            for item, candidates in search:
+                if candidates is not None:
                     seconds = round(item.seconds(info.time_base), 3)
                     covered = _frame_cover(item.image, item.index, plan)
                     plates = report.frames_checked % plates_each == 0
-                    if run.check(item.image, False, covered, item.index, seconds, plates) and fast:
+                    if run.check(item.image, False, covered, item.index, seconds, plates, candidates) and fast:
                         report.stopped_early = True
                         break
                 if on_progress is not None:
                     on_progress(item.index + 1, info.frame_count)
+        finally:
+            search.close()
     if run.tiles and sheet_path is not None:
         report.sheet = str(contact_sheet(run.tiles, sheet_path))
     return report
+
+
+def _searched(info: VideoInfo, every: int, faces: FaceChecker | None) -> Iterator[tuple[Frame, list | None]]:
+    """Each frame with its face candidates (None on frames not checked): decoding and the search with
+    the cheaper model, run in a thread ahead of the judging."""
+    with VideoSource(info, audio=False) as source:
+        for item in source.video_frames():
+            checked = item.index % every == 0
+            yield item, (faces.candidates(item.image, False) if faces is not None else []) if checked else None
 
 
 def _frame_cover(image: np.ndarray, index: int, plan: CoverPlan | None) -> Callable[[np.ndarray], float]:
