@@ -89,6 +89,7 @@ class _Views(opinions.Look):
             centerface_close=row["cc"],
             yunet_wide=max(row["yw"], row["yn"]),
             yunet_close=row["yc"],
+            full={},
         )
 
 

@@ -90,7 +90,7 @@ class Views(opinions.Look):
     """A candidate whose four views are given (the rule alone, without pixels)."""
 
     def __init__(self, cw: float, cc: float, yw: float, yc: float) -> None:
-        self.__dict__.update(centerface_wide=cw, centerface_close=cc, yunet_wide=yw, yunet_close=yc)
+        self.__dict__.update(centerface_wide=cw, centerface_close=cc, yunet_wide=yw, yunet_close=yc, full={})
 
 
 BV, BW, CA, YA, COV = (
@@ -128,6 +128,7 @@ def test_the_rule_asks_for_the_cheap_views_first() -> None:
     class Counting(opinions.Look):
         def __init__(self) -> None:
             self.asked: list[str] = []
+            self.full: dict[str, float] = {}
 
         def __getattribute__(self, name: str):
             if name.startswith(("yunet_", "centerface_")):
