@@ -70,13 +70,34 @@ def verify_command(
     if result.clean:
         out.print(f"clean: {result.frames_checked} frame(s) checked, nothing found{set_aside(result)}")
         return
-    summary = f"{len(result.findings)} detection(s), {len(result.metadata)} metadata item(s) left in {input}"
-    if result.stopped_early:
-        summary += " (stopped at the first certain leak: --fast)"
+    say("not clean", not_clean_summary(result, input), "red")
     if result.sheet:
-        summary += f"; contact sheet {result.sheet}"
-    say("not clean", summary, "red")
+        say("next", f"look at each marked box in {result.sheet}: " + NEXT_STEP)
     raise typer.Exit(1)
+
+
+#: what a user does with a finding (a second look can be wrong; a face left visible cannot be undone)
+NEXT_STEP = (
+    "where it is a real face or plate, cover it before publishing (redact render with --add-region or "
+    "--cover-all, then verify again); where it is not (a hand, fabric, this tool's cover), it can be published"
+)
+
+
+def not_clean_summary(result: VerifyReport, input: Path) -> str:
+    """What is left and where: findings by kind, the frames they are on, metadata; and how far verify got."""
+    kinds: dict[str, int] = {}
+    for f in result.findings:
+        kinds[f.kind] = kinds.get(f.kind, 0) + 1
+    parts = [f"{n} {kind}(s)" for kind, n in sorted(kinds.items())]
+    if result.metadata:
+        parts.append(f"{len(result.metadata)} metadata item(s)")
+    text = f"{', '.join(parts)} left in {input}"
+    frames = {f.frame for f in result.findings if f.frame is not None}
+    if frames:
+        text += f", in {len(frames)} of the {result.frames_checked} frame(s) checked"
+    if result.stopped_early:
+        text += " (stopped at the first certain leak: --fast; later frames were not checked)"
+    return text
 
 
 def set_aside(result: VerifyReport) -> str:
@@ -85,18 +106,30 @@ def set_aside(result: VerifyReport) -> str:
     if result.covers_dismissed:
         parts.append(f"{result.covers_dismissed} face-like response(s) on this tool's covers")
     if result.weak_dismissed:
-        parts.append(f"{result.weak_dismissed} seen by one model, weakly")
-    text = f" ({' and '.join(parts)} set aside)" if parts else ""
+        parts.append(f"{result.weak_dismissed} too weak or seen by one model only")
+    text = f" (set aside: {', '.join(parts)})" if parts else ""
     if result.tracks:
         text += f"; covers checked against {Path(result.tracks).name}"
+    if result.plate_every > 1 and result.frames_checked > 1:
+        text += f"; plates searched once every {result.plate_every} frames (--plate-every)"
     return text
+
+
+#: the opinions behind a finding (opinions.verdict), in a reader's words
+WHY = {
+    "both models, both views": "both face models see a face, close up and in context",
+    "both models": "both face models see a face",
+    "YuNet, both views": "one face model (YuNet) sees a face strongly, close up and in context",
+    "CenterFace, both views": "one face model (CenterFace) sees a face, close up and in context",
+    "plate detector": "the plate detector sees a plate",
+}
 
 
 def print_findings(result: VerifyReport) -> None:
     """One line per finding (on stdout, for scripts), then small faces and the metadata left."""
     for f in result.findings[:SHOWN]:
         where = f"frame {f.frame} at {f.time:.2f}s" if f.frame is not None else "photo"
-        out.print(f"FOUND {f.kind} ({where}) box {f.box} score {f.score} [{f.why}]")
+        out.print(f"FOUND {f.kind} ({where}) box {f.box}: {WHY.get(f.why, f.why)} (weakest look {f.score:.2f})")
     if len(result.findings) > SHOWN:
         out.print(f"... and {len(result.findings) - SHOWN} more (see --report)")
     if result.small_faces:

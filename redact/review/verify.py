@@ -84,7 +84,7 @@ class VerifyReport:
     tracks: str | None = None  # the detections file used as evidence
     notes: list[str] = field(default_factory=list)
     stopped_early: bool = False  # --fast: stopped at the first certain leak
-    plate_every: int = 1
+    plate_every: int = 1  # plates searched on every this many frames (0: not at all)
 
     @property
     def clean(self) -> bool:
@@ -329,7 +329,7 @@ def verify(
             plan, report.notes = find_plan(path, info, tracks)
             report.tracks = str(plan.path) if plan is not None else None
         plates_each = max(1, -(-plate_every // every))  # of the frames checked, plates on every this many
-        report.plate_every = plates_each * every
+        report.plate_every = plates_each * every if run.plates is not None else 0  # 0: no plate search
         search = Producer("redact-verify-search", lambda: _searched(info, every, run.faces), maxsize=4)
         try:
             for item, candidates in search:
