@@ -195,9 +195,8 @@ class FaceChecker:
                 continue
             strength = min(look.scores().values())
             judged.findings.append((box, strength, why))
-            judged.certain |= why.startswith("both models, both") and opinions.both_in_both_views(
-                look, opinions.CERTAIN
-            )
+            # certain whatever the verdict's first reason was: a strong face is "YuNet, both views" first
+            judged.certain |= opinions.both_in_both_views(look, opinions.CERTAIN)
         self.previous = set_aside
         return judged
 
