@@ -78,8 +78,9 @@ def verify_command(
 
 #: what a user does with a finding (a second look can be wrong; a face left visible cannot be undone)
 NEXT_STEP = (
-    "where it is a real face or plate, cover it before publishing (redact render with --add-region or "
-    "--cover-all, then verify again); where it is not (a hand, fabric, this tool's cover), it can be published"
+    "where it is a real face or plate, cover it before publishing (redact render with the run's detections "
+    "file and --add-region or --cover-all, then verify again); where it is not (a hand, fabric, this tool's "
+    "cover), it can be published"
 )
 
 
@@ -88,7 +89,7 @@ def not_clean_summary(result: VerifyReport, input: Path) -> str:
     kinds: dict[str, int] = {}
     for f in result.findings:
         kinds[f.kind] = kinds.get(f.kind, 0) + 1
-    parts = [f"{n} {kind}(s)" for kind, n in sorted(kinds.items())]
+    parts = [f"{n} {kind} finding(s)" for kind, n in sorted(kinds.items())]
     if result.metadata:
         parts.append(f"{len(result.metadata)} metadata item(s)")
     text = f"{', '.join(parts)} left in {input}"
