@@ -18,11 +18,14 @@ detector's ``detect_still``), dashcam frames through ``detect``, as the command 
 Plates and signs are reported for the tune half, the check half and all of each set
 (``bench/halves.py``: a fixed split; tune rules on the tune half only).
 * ``verify``: the ``redact batch`` command line with default settings on faces_crowd_orig, then
-  ``redact verify``'s check (same settings as the command) on every output photo: the share of
-  outputs it calls clean, and the detections it dismissed as the tool's own covers. Then the
-  leaks it must still find: the outputs with every other labelled face >= 16 px pasted back
-  from the input, and the original photos of faces_crowd_orig and faces_portraits (every labelled
-  face >= 16 px the detector finds there that verify dismisses is a leak it would not report).
+  ``redact verify`` on every output photo (the share it calls clean, and why the others are not),
+  and each combination of face opinions (``bench/verify_opinions.py``: CenterFace alone, YuNet
+  alone, both, either, both only on covers, and the rule kept) on the same candidates: outputs
+  with no face finding, and the leaks each still finds: the outputs with every other labelled
+  face >= 16 px pasted back from the input, the original photos, and the originals with a
+  neighbour's cover reaching 40% into every face. Tune and check halves (split by file
+  name) are given apart. ``--cache DIR`` keeps each picture's candidates between runs and
+  ``--keep-outputs DIR`` the batch outputs.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,49 +132,113 @@ def labelled_faces(entry: dict, min_width: float = 16) -> np.ndarray:
     return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
 
-def reported(image: np.ndarray, faces: np.ndarray, detectors) -> tuple[int, int]:
-    """Of ``faces``: how many the checker's detectors find (IoU >= 0.3), and how many of those
-    verify still reports after dismissing the tool's own covers."""
-    from redact.boxes import iou
-    from redact.pipeline.photo import detect_photo
-    from redact.review.verify import residual
-
-    found = detect_photo(image, detectors)
-    kept, _ = residual(image, found)
-    hit = [sum(bool(len(d) and iou(face, d.boxes).max() >= 0.3) for face in faces) for d in (found, kept)]
-    return hit[0], hit[1]
+def jpeg(image: np.ndarray) -> np.ndarray:
+    """The picture as the tool writes it (JPEG quality 92), read back."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-def dismissed_faces(evaldata: Path, detectors) -> str:
-    """Real faces verify would dismiss: labelled faces >= 16 px in the original, unredacted photos."""
-    parts = []
-    for name in ("faces_crowd_orig", "faces_portraits"):
-        found = kept = 0
-        for entry in json.loads((evaldata / name / "labels.json").read_text())["images"]:
-            image = cv2.imread(str(evaldata / name / entry["file"]))
-            f, k = reported(image, labelled_faces(entry), detectors)
-            found, kept = found + f, kept + k
-        parts.append(f"{name}: {pct(kept, found)}")
-    return f"| originals: labelled faces >= 16 px the detector finds that verify still reports | all | | {'; '.join(parts)} | |"
+def pasted_back(output: np.ndarray, source: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """An output with ``faces`` pasted back from the input: leaks beside covered neighbours."""
+    output = output.copy()
+    for x1, y1, x2, y2 in faces.astype(int):
+        output[y1:y2, x1:x2] = source[y1:y2, x1:x2]
+    return jpeg(output)
 
 
-def left_visible(root: Path, images: list[dict], out: Path, detectors) -> str:
-    """Each output with every other labelled face >= 16 px pasted back from the input (a leak
-    beside covered neighbours): how many of those faces verify reports."""
-    found = kept = total = 0
-    for entry in images:
-        output = cv2.imread(str(out / Path(entry["file"]).name))
-        source = cv2.imread(str(root / entry["file"]))
-        faces = labelled_faces(entry)[::2]
-        for x1, y1, x2, y2 in faces.astype(int):
-            output[y1:y2, x1:x2] = source[y1:y2, x1:x2]
-        ok, data = cv2.imencode(".jpg", output, [cv2.IMWRITE_JPEG_QUALITY, 92])  # as the tool writes
-        f, k = reported(cv2.imdecode(data, cv2.IMREAD_COLOR), faces, detectors)
-        found, kept, total = found + f, kept + k, total + len(faces)
-    return (
-        f"| outputs with every other face >= 16 px left visible ({total}) | all | {len(images)} | "
-        f"reported: **{pct(kept, total)}** | the checker's detector finds {pct(found, total)} |"
-    )
+def under_neighbours(source: np.ndarray, faces: np.ndarray, share: float) -> np.ndarray:
+    """Every face in ``faces`` with a neighbour's cover (a face-sized region, default margin) reaching
+    ``share`` of its width in from the left: real faces partly under the tool's covers."""
+    from redact.cover import styles
+    from redact.detections import Detections
+    from redact.settings import Settings
+
+    regions = []
+    for x1, y1, x2, y2 in faces:
+        size = x2 - x1
+        right = x1 + share * size - (0.15 * size + 4)  # the default margin reaches ``share`` in
+        regions.append([right - size, y1, right, y2])
+    boxes = np.array(regions, np.float32).reshape(-1, 4)
+    return jpeg(styles.cover(source.copy(), Detections.from_boxes(boxes, kind="face"), Settings()))
+
+
+def verify_outputs(root: Path, limit: int | None, cache: Path | None, keep: Path | None) -> list[str]:
+    """`redact batch` on faces_crowd_orig, then each combination of opinions and verify itself."""
+    from verify_opinions import RULES, cached_features, either, faces_reported, half
+
+    from redact.review.verify import FaceChecker, build_checkers, verify
+    from redact.settings import Settings
+
+    images = json.loads((root / "labels.json").read_text())["images"][:limit]
+    with tempfile.TemporaryDirectory(prefix="redact-precision-") as tmp:
+        out = keep or Path(tmp) / "out"
+        batch_s = run_batch(images, root, Path(tmp) / "in", out)
+        settings = Settings()
+        models = build_checkers(settings)
+        checker = FaceChecker(models["faces"], models["faces_second"], models["faces_look"])
+        # per rule and half: outputs clean (faces), pasted-back faces reported, originals reported,
+        # faces under a neighbour's cover reported; and the pasted-back faces either model finds
+        tally: dict[tuple[str, str, str], list[int]] = {}
+
+        def add(rule: str, part: str, name: str, hits: list[bool]) -> None:
+            cell = tally.setdefault((rule, part, half(name)), [0, 0])
+            cell[0] += sum(hits)
+            cell[1] += len(hits)
+
+        verify_clean = {"tune": [0, 0], "check": [0, 0]}
+        causes: dict[str, list[str]] = {}
+        for n, entry in enumerate(images):
+            name = Path(entry["file"]).name
+            source = cv2.imread(str(root / entry["file"]))
+            output = cv2.imread(str(out / name))
+            faces = labelled_faces(entry)
+            pictures = variants(source, output, faces)
+            rows = {
+                k: cached_features(cache, f"{k}:{name}", f, checker, None if k == "out" else faces)
+                for k, f in pictures.items()
+            }
+            for rule, test in RULES.items():
+                add(rule, "clean", name, [not any(test(r) for _, r in rows["out"])])
+                add(rule, "pasted", name, faces_reported(rows["pasted"], faces[::2], test))
+                add(rule, "orig", name, faces_reported(rows["orig"], faces, test))
+                add(rule, "under", name, faces_reported(rows["under 40%"], faces, test))
+                found = faces_reported(rows["pasted"], faces[::2], either)
+                hits = faces_reported(rows["pasted"], faces[::2], test)
+                add(rule, "either-found pasted", name, [h for h, f in zip(hits, found) if f])
+            report = verify(out / name, settings, detectors=models)
+            verify_clean[half(name)][0] += report.clean
+            verify_clean[half(name)][1] += 1
+            if not report.clean:
+                causes[name] = not_clean_causes(report, entry, root, {"faces": models["faces"]}) or ["metadata"]
+                found_text = ", ".join(
+                    f"{f.kind} {f.score:.2f} {f.box} [{f.why}] ({c})" for f, c in zip(report.findings, causes[name])
+                )
+                print(f"  not clean: {name}: {found_text} {report.metadata}", flush=True)
+            if n % 10 == 9:
+                print(f"  {n + 1} of {len(images)} photos", flush=True)
+    lines = [
+        f"`redact batch` on {root.name} ({len(images)} photos, {batch_s:.0f} s), split by file name into a tune "
+        "and a check half; cells are tune / check.",
+        "",
+        "| opinions | outputs with no face finding | pasted-back faces >= 16 px reported | ... of those either "
+        "model finds | originals: labelled faces >= 16 px reported | originals with a neighbour's cover 40% into "
+        "every face: faces reported |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rule in RULES:
+        cells = [
+            " / ".join(pct(*tally.get((rule, part, h), [0, 0])) for h in ("tune", "check"))
+            for part in ("clean", "pasted", "either-found pasted", "orig", "under")
+        ]
+        lines.append(f"| {rule} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"`redact verify` itself (faces, plates, metadata) on the outputs: clean "
+        f"**{pct(*verify_clean['tune'])} / {pct(*verify_clean['check'])}**; "
+        f"all: {pct(verify_clean['tune'][0] + verify_clean['check'][0], len(images))}; "
+        f"not clean by cause: {worst_causes(causes)}",
+    ]
+    return lines
 
 
 #: a pixel the tool changed: some channel differs from the input by more than this (JPEG noise: a few levels)
@@ -230,42 +298,29 @@ def worst_causes(causes: dict[str, list[str]]) -> str:
     return "; ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda item: -item[1]))
 
 
-def verify_outputs(root: Path, limit: int | None) -> list[str]:
-    from redact.detectors.schedule import build_detectors
-    from redact.review.verify import verify
-    from redact.settings import Settings
+def variants(source: np.ndarray, output: np.ndarray, faces: np.ndarray) -> dict[str, Callable[[], np.ndarray]]:
+    """The pictures each photo gives the verify bench, made only when their features are not cached."""
+    return {
+        "out": lambda: output,
+        "pasted": lambda: pasted_back(output, source, faces[::2]),
+        "orig": lambda: source,
+        "under 40%": lambda: under_neighbours(source, faces, 0.4),
+    }
 
-    with tempfile.TemporaryDirectory(prefix="redact-precision-") as tmp:
-        src, out = Path(tmp) / "in", Path(tmp) / "out"
-        src.mkdir()
-        images = json.loads((root / "labels.json").read_text())["images"][:limit]
-        for entry in images:  # links, so that batch sees only the photos
-            (src / Path(entry["file"]).name).symlink_to((root / entry["file"]).resolve())
-        t0 = time.perf_counter()
-        subprocess.run(["redact", "batch", str(src), "-o", str(out), "--quiet"], check=True)
-        batch_s = time.perf_counter() - t0
-        settings = Settings(face_threshold=0.6, plate_threshold=0.6)  # as `redact verify`
-        detectors = build_detectors(settings.replace(quality="thorough"))
-        clean = dismissed = 0
-        by_name = {Path(e["file"]).name: e for e in images}
-        causes: dict[str, list[str]] = {}
-        for path in sorted(p for p in out.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
-            report = verify(path, settings, detectors=detectors)
-            clean += report.clean
-            dismissed += report.covers_dismissed
-            if not report.clean:
-                causes[path.name] = not_clean_causes(report, by_name[path.name], root, detectors) or ["metadata"]
-                found = ", ".join(
-                    f"{f.kind} {f.score:.2f} {f.box} ({c})" for f, c in zip(report.findings, causes[path.name])
-                )
-                print(f"  not clean: {path.name}: {found} {report.metadata}", flush=True)
-        leaks = left_visible(root, images, out, detectors)
-    return [
-        f"| {root.name}: `redact batch` then verify | all | {len(images)} | clean: **{pct(clean, len(images))}** | "
-        f"covered regions dismissed {dismissed}; batch {batch_s:.0f} s; not clean by cause: {worst_causes(causes)} |",
-        leaks,
-        dismissed_faces(root.parent, detectors),
-    ]
+
+def run_batch(images: list[dict], root: Path, src: Path, out: Path) -> float:
+    """`redact batch` with default settings on the photos (links, so that it sees only them); 0 s
+    when ``out`` already holds every output (--keep-outputs from an earlier run)."""
+    if out.is_dir() and all((out / Path(e["file"]).name).exists() for e in images):
+        return 0.0
+    src.mkdir(parents=True, exist_ok=True)
+    for entry in images:
+        link = src / Path(entry["file"]).name
+        if not link.exists():
+            link.symlink_to((root / entry["file"]).resolve())
+    t0 = time.perf_counter()
+    subprocess.run(["redact", "batch", str(src), "-o", str(out), "--quiet"], check=True)
+    return time.perf_counter() - t0
 
 
 PLATE_SETS = ("plates_street", "plates_dashcam", "plates_night_extra")
@@ -280,12 +335,16 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="plate detector option")
     parser.add_argument("--limit", type=int, default=None, help="verify: only the first N photos")
     parser.add_argument("--misses", type=Path, default=None, help="plates: write a contact sheet of missed plates")
+    parser.add_argument("--cache", type=Path, default=None, help="verify: keep candidates' features here")
+    parser.add_argument("--keep-outputs", type=Path, default=None, help="verify: batch outputs here (reused)")
     args = parser.parse_args()
     options: dict[str, Any] = {}
     for item in args.option:
         key, _, value = item.partition("=")
         options[key] = json.loads(value)
-    rows = []
+    rows: list[str] = []
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
     if {"signs", "plates"} & set(args.parts):
         detector = create_detector("plates", **options)
         if "signs" in args.parts:
@@ -297,10 +356,14 @@ def main() -> None:
             if args.misses and misses is not None:
                 write_sheet(detector, misses, args.misses)
                 print(f"  {len(misses)} missed plates drawn in {args.misses}", flush=True)
+    if rows:
+        print("\n| set | half | n | result | detail |\n|---|---|---|---|---|")
+        print("\n".join(rows))
     if "verify" in args.parts:
-        rows += verify_outputs(args.evaldata / "faces_crowd_orig", args.limit)
-    print("\n| set | half | n | result | detail |\n|---|---|---|---|---|")
-    print("\n".join(rows))
+        print(
+            "\n"
+            + "\n".join(verify_outputs(args.evaldata / "faces_crowd_orig", args.limit, args.cache, args.keep_outputs))
+        )
 
 
 if __name__ == "__main__":

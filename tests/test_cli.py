@@ -112,12 +112,16 @@ def test_verify_exit_status(tmp_path: Path) -> None:
     result = redact("verify", str(clip), "--targets", "faces")
     assert result.returncode == 1
     assert "FOUND face" in result.stdout and "METADATA" in result.stdout
+    assert "sees a face" in result.stdout or "see a face" in result.stdout  # the opinions in words, not rule names
+    assert "frame(s) checked" in result.stderr and "metadata item(s)" in result.stderr
+    assert "demo.mp4.verify.png" in result.stderr and "redact render" in result.stderr  # where to look, what next
     assert (tmp_path / "demo.mp4.verify.png").exists()
     done = redact(str(clip), "--targets", "faces", "--quiet")
     assert done.returncode == 0, done.stderr
     result = redact("verify", str(tmp_path / "demo.redacted.mp4"), "--targets", "faces")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "clean" in result.stdout
+    assert "plates searched" not in result.stdout  # --targets faces: no plate search to speak of
 
 
 def test_folder_input_mirrors_tree_and_fails_loudly_on_a_bad_file(tmp_path: Path) -> None:

@@ -175,15 +175,26 @@ def test_render_then_verify_from_the_page(review, monkeypatch: pytest.MonkeyPatc
     post(client, "edit", {"op": "add_cover_all", "start": 3, "end": 4})
     kept = session.data["tracks"][0]["id"]  # at A
     post(client, "edit", {"op": "keep_visible", "track": kept, "value": True})
-    quiet = {"faces": ScriptedDetector(lambda i, img: {7: [[0, 0, 10, 10]], 9: [[22, 22, 58, 58]]}.get(i, []))}
-    original = session.render_and_verify
-    monkeypatch.setattr(session, "render_and_verify", lambda: original(verify_detectors=quiet))
+    from redact.review import verify as verify_module
+
+    checked: list[Path | None] = []
+
+    def scripted_verify(path: Path, settings, tracks=None, **_):
+        """verify's answer is scripted: the page's job is to say which findings lie on a kept track"""
+        checked.append(tracks)
+        report = verify_module.VerifyReport(str(path))
+        for frame, box in ((7, [0.0, 0.0, 10.0, 10.0]), (9, [22.0, 22.0, 58.0, 58.0])):
+            report.findings.append(verify_module.Finding("face", 0.9, box, frame, frame / 25))
+        return report
+
+    monkeypatch.setattr(verify_module, "verify", scripted_verify)
     assert post(client, "render").status_code == 200
     session.thread.join()
     job = client.get(f"/{TOKEN}/api/state").json()["job"]
     assert job["stage"] == "done", job
     findings = job["result"]["verify"]["findings"]
     assert [(f["frame"], f["kept"]) for f in findings] == [(7, False), (9, True)]  # the face left visible on purpose
+    assert checked == [session.tracks_path]  # the run's detections file is verify's evidence
     images, _, _ = decode_frames(session.output)
     assert images[3].max() < 40 and images[5].max() > 200  # whole frame covered only in its range
     assert images[10][25:55, 125:155].max() < 40 and images[10][25:55, 25:55].max() > 200

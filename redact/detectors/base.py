@@ -41,6 +41,7 @@ _BACKENDS: dict[str, str] = {
     "centerface": "redact.detectors.centerface:create",
     "plates": "redact.detectors.plates:create",
     "text": "redact.detectors.text:create",
+    "yunet": "redact.detectors.yunet:create",
 }
 
 

@@ -383,7 +383,9 @@ class ReviewSession:
         check = Settings(
             targets=self.settings.targets, face_threshold=VERIFY_THRESHOLD, plate_threshold=VERIFY_THRESHOLD
         )
-        report = verify(self.output, check, detectors=verify_detectors, on_progress=self._progress).to_dict()
+        report = verify(
+            self.output, check, detectors=verify_detectors, tracks=self.tracks_path, on_progress=self._progress
+        ).to_dict()
         for finding in report["findings"]:
             finding["kept"] = self._on_kept_track(finding)
         return {
