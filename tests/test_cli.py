@@ -271,7 +271,7 @@ def test_outputs_get_the_mode_a_new_file_gets(tmp_path: Path, umask: int) -> Non
         (str(tmp_path / "folder"), "-o", str(tmp_path / "out"), *faces),
         ("detect", str(src), *faces),
         ("preview", str(src), "--tracks", str(tmp_path / "t.json"), "--video", str(tmp_path / "pv.mp4"), "--quiet"),
-        ("verify", str(src), "--targets", "faces", "--every", "1", "--threshold", "0.01", "--quiet"),
+        ("verify", str(src), "--targets", "faces", "--report", str(tmp_path / "v.json"), "--quiet"),
     ]
     for args in runs:
         result = redact(*args, umask=umask)
@@ -286,7 +286,7 @@ def test_outputs_get_the_mode_a_new_file_gets(tmp_path: Path, umask: int) -> Non
         "in.mp4.detections.json",
         "in.mp4.preview.png",
         "pv.mp4",
-        "in.mp4.verify.png",
+        "v.json",
     ]
     assert {name: oct(mode(tmp_path / name)) for name in outputs} == {name: oct(expected) for name in outputs}
     assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name or p.suffix == ".tmp"]
@@ -303,7 +303,10 @@ def test_outputs_get_the_mode_a_new_file_gets(tmp_path: Path, umask: int) -> Non
         (["{clip}", "--audio", "false"], "unknown audio 'false'; choose from keep, disguise, drop"),
         (["{clip}", "--no-audio", "true"], "--no-audio takes no value (got 'true'): write --no-audio alone"),
         (["{clip}", "--frobnicate"], "unknown option --frobnicate (see `redact --help`)"),
-        (["verify", "{clip}", "--frames", "3"], "unknown option --frames (see `redact verify --help`)"),
+        (
+            ["verify", "{clip}", "--frames", "3"],
+            "unknown option --frames; did you mean --fast or --tracks? (see `redact verify --help`)",
+        ),
         (["run"], "missing INPUT: video, photo or folder to redact; write `redact run INPUT [options]`"),
         (["verify"], "missing INPUT"),
         (["render", "{clip}"], "missing option --tracks"),

@@ -9,7 +9,7 @@ import typer
 
 from redact.settings import Settings, parse_targets
 
-from .common import NONE, QUIET, check_side_files, out, progress_bar, say, setting_option, write_report
+from .common import NONE, OFF, QUIET, check_side_files, out, progress_bar, say, setting_option, write_report
 
 if TYPE_CHECKING:
     from redact.review.verify import VerifyReport
@@ -28,7 +28,9 @@ def verify_command(
     ),
     targets: str = setting_option("targets"),
     every: int = typer.Option(1, "--every", min=1, help="Check every Nth frame (1 = all).", show_default=True),
-    fast: bool = typer.Option(False, "--fast", help="Stop at the first certain leak (both models, both views)."),
+    fast: bool = typer.Option(
+        False, "--fast", help="Stop at the first certain leak (both models, both views).", show_default=OFF
+    ),
     tracks: Path | None = typer.Option(
         None,
         "--tracks",
@@ -36,7 +38,9 @@ def verify_command(
         "pixels are there. Default: OUTPUT.detections.json or NAME.*.detections.json beside NAME.redacted.EXT.",
         show_default=NONE,
     ),
-    no_tracks: bool = typer.Option(False, "--no-tracks", help="Ignore any detections file beside the output."),
+    no_tracks: bool = typer.Option(
+        False, "--no-tracks", help="Ignore any detections file beside the output.", show_default=OFF
+    ),
     plate_every: int = typer.Option(
         50,
         "--plate-every",
