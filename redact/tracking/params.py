@@ -51,6 +51,9 @@ class TrackerParams:
         guess_margin: share of its size a guessed box grows by on each side (on top of the face
             margin every box gets when it is covered).
         growth_per_frame: share added per side for each frame of guessing without a measurement.
+        grow_weak: grow unconfirmed tracks too. Off: a single weak hit keeps its cover for the
+            hold, but at its own size (most are hands, collars, patterns; grown, they became the
+            blobs two faces large on a signer's hands and chest).
         max_growth: the most ``growth_per_frame`` adds.
         velocity_damping: per predicted frame without a measurement; a lost face is more likely to
             stop than to fly off.
@@ -76,6 +79,7 @@ class TrackerParams:
     leave_share: float = 0.0
     guess_margin: float = 0.0
     growth_per_frame: float = 0.03
+    grow_weak: bool = False
     max_growth: float = 0.5
     velocity_damping: float = 0.92
     min_match: float = 0.2

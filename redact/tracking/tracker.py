@@ -348,8 +348,9 @@ class Tracker:
             [np.minimum(g.boxes[:, :2], g.last_boxes[:, :2]), np.maximum(g.boxes[:, 2:], g.last_boxes[:, 2:])], axis=1
         )
         # a face the frame's edge cuts cannot be followed by its pixels; it moves with the camera,
-        # and growing it would only paint the border
-        growth = p.guess_margin + np.where(edge, 0.0, np.minimum(p.max_growth, p.growth_per_frame * g.unmeasured))
+        # and growing it would only paint the border; a weak hit is held at its own size
+        still = edge | ~(self._confirmed(g) | p.grow_weak)
+        growth = p.guess_margin + np.where(still, 0.0, np.minimum(p.max_growth, p.growth_per_frame * g.unmeasured))
         size = np.maximum(g.last_boxes[:, 2:] - g.last_boxes[:, :2], 1.0)
         doubt = g.unsure & ~edge
         apart = doubt & ((union[:, 2:] - union[:, :2]) > p.span_sizes * size).any(axis=1)
