@@ -127,7 +127,7 @@ HELP: dict[str, str] = {
     "shape": "Region shape: ellipse or rect.",
     "face_margin": "Grow face boxes by this share of their size (plus 4 px) on each side, to cover hair, ears and chin.",
     "plate_margin": "Grow plate boxes by this share of their size on each side.",
-    "hold": "Seconds to keep covering a face or plate after the detector last saw it.",
+    "hold": "Most seconds a lost face or plate stays covered while no detector pass can see it (a clearly seen face is released sooner once passes look and miss it).",
     "backfill": "Seconds (at most 2) to cover a face or plate before the detector first saw it.",
     "scene_cut": "Scene-cut sensitivity (0-1 histogram distance); at a cut, tracks end so no box is dragged onto the next shot.",
     "codec": "Video encoder (libx264 by default).",
