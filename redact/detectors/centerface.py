@@ -18,13 +18,10 @@ dropping them: for redaction an extra pixel covered is cheap, a face left uncove
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -32,8 +29,8 @@ import numpy as np
 
 from redact.boxes import iou as boxes_iou
 from redact.detections import Detections
-from redact.detectors.onnx import default_threads, open_session
-from redact.errors import ConfigError, ModelError
+from redact.detectors.onnx import checked_model_bytes, default_threads, open_session
+from redact.errors import ConfigError
 
 # SHA-256 of redact/models/centerface.onnx as produced by tools/prepare_centerface.py.
 MODEL_SHA256 = "a55914d0f3472fa07baa66f09b4056301e5f771ffa6717faf2322707965fefc1"
@@ -100,17 +97,7 @@ def overview_scale(long_side: int) -> float:
 
 def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = MODEL_SHA256) -> bytes:
     """Read the model (packaged copy by default) and verify its checksum."""
-    try:
-        if path is None:
-            data = importlib.resources.files(MODEL_RESOURCE[0]).joinpath(MODEL_RESOURCE[1]).read_bytes()
-        else:
-            data = Path(path).read_bytes()
-    except (OSError, ModuleNotFoundError) as exc:
-        raise ModelError(f"face model not found ({exc}); reinstall redact") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ModelError(f"face model is corrupt or not the expected file (sha256 {digest[:12]}...)")
-    return data
+    return checked_model_bytes(MODEL_RESOURCE, sha256, "face model", path)
 
 
 class CenterFaceDetector:

@@ -2,8 +2,31 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.resources
 import os
+from pathlib import Path
 from typing import Any
+
+from redact.errors import ModelError
+
+
+def checked_model_bytes(
+    resource: tuple[str, str], sha256: str, what: str, path: str | os.PathLike[str] | None = None
+) -> bytes:
+    """A model file's bytes (the packaged ``resource`` by default, else ``path``), refused unless its
+    checksum is ``sha256``; ``what`` names the model in the error."""
+    try:
+        if path is None:
+            data = importlib.resources.files(resource[0]).joinpath(resource[1]).read_bytes()
+        else:
+            data = Path(path).read_bytes()
+    except (OSError, ModuleNotFoundError) as exc:
+        raise ModelError(f"{what} not found ({exc}); reinstall redact") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelError(f"{what} is corrupt or not the expected file (sha256 {digest[:12]}...)")
+    return data
 
 
 def default_threads() -> int:

@@ -13,12 +13,9 @@ and log sizes, and five landmarks (unused here).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -26,8 +23,8 @@ import numpy as np
 
 from redact.detections import Detections
 from redact.detectors.centerface import MERGE_IOU, merge_boxes
-from redact.detectors.onnx import default_threads, open_session
-from redact.errors import ConfigError, ModelError
+from redact.detectors.onnx import checked_model_bytes, default_threads, open_session
+from redact.errors import ConfigError
 
 # SHA-256 of redact/models/yunet_n_dynamic.onnx (libfacedetection.train @ 0047ac24, unchanged)
 MODEL_SHA256 = "104ee26c71d5c270ce79a6b3dced91c91013260d29a6bf18f9296c5b8c4c2b12"
@@ -42,17 +39,7 @@ DEFAULT_THRESHOLD = 0.5
 
 def load_model_bytes(path: str | os.PathLike[str] | None = None, sha256: str = MODEL_SHA256) -> bytes:
     """Read the model (packaged copy by default) and verify its checksum."""
-    try:
-        if path is None:
-            data = importlib.resources.files(MODEL_RESOURCE[0]).joinpath(MODEL_RESOURCE[1]).read_bytes()
-        else:
-            data = Path(path).read_bytes()
-    except (OSError, ModuleNotFoundError) as exc:
-        raise ModelError(f"second face model (YuNet) not found ({exc}); reinstall redact") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != sha256:
-        raise ModelError(f"second face model (YuNet) is corrupt or not the expected file (sha256 {digest[:12]}...)")
-    return data
+    return checked_model_bytes(MODEL_RESOURCE, sha256, "second face model (YuNet)", path)
 
 
 class YuNetDetector:
