@@ -28,20 +28,37 @@ class BoxFlow:
     frame's pixels: where each went in this frame, and which were measured."""
 
     def __init__(self) -> None:
+        # the last two frames, and their grey copies once a measurement needed them: most frames
+        # of most clips have no lost face to measure, and then no copy is made
+        self._images: list[np.ndarray | None] = [None, None]
+        self._greys: list[np.ndarray | None] = [None, None]
         self._previous: np.ndarray | None = None
         self._current: np.ndarray | None = None
         self._scale = 1.0
 
     def reset(self) -> None:
-        self._previous = self._current = None
+        self._images, self._greys = [None, None], [None, None]
 
     def update(self, image: np.ndarray) -> None:
-        self._scale = min(1.0, WORK_WIDTH / image.shape[1])
-        size = (max(1, round(image.shape[1] * self._scale)), max(1, round(image.shape[0] * self._scale)))
-        small = image if self._scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        self._previous, self._current = self._current, grey
-        if self._previous is not None and self._previous.shape != grey.shape:
+        """This frame (kept by reference: it must not be painted before the next ``update``)."""
+        self._images = [self._images[1], image]
+        self._greys = [self._greys[1], None]
+
+    def _grey(self, which: int) -> np.ndarray | None:
+        image = self._images[which]
+        if image is not None and self._greys[which] is None:
+            size = (max(1, round(image.shape[1] * self._scale)), max(1, round(image.shape[0] * self._scale)))
+            small = image if self._scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            self._greys[which] = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        return self._greys[which]
+
+    def _load(self) -> None:
+        """The grey copies of both frames, at the current frame's scale (None if a size changed)."""
+        current = self._images[1]
+        if current is not None:
+            self._scale = min(1.0, WORK_WIDTH / current.shape[1])
+        self._previous, self._current = self._grey(0), self._grey(1)
+        if self._previous is not None and self._current is not None and self._previous.shape != self._current.shape:
             self._previous = None
 
     def measure(
@@ -54,6 +71,8 @@ class BoxFlow:
         start cannot confirm itself."""
         moved = guesses.astype(np.float32, copy=True)
         ok = np.zeros(len(boxes), bool)
+        if len(boxes):
+            self._load()
         if self._previous is None or self._current is None or not len(boxes):
             return moved, ok
         small = boxes * self._scale
